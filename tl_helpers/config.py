@@ -1,0 +1,36 @@
+"""Where things live: the project root, the data folder, the cache folder and the mirror.
+
+Every location can be overridden with an environment variable, so a teacher can point a whole
+classroom at a shared copy without editing code:
+
+- ``TL_MIRROR``: a folder holding ``cats_and_dogs_filtered/`` and ``flower_photos/``; when set,
+  datasets are taken from there instead of being downloaded.
+- ``TL_DATA_DIR``: where downloaded datasets land (default ``datasets/data`` in the project).
+- ``TL_CACHE_DIR``: converted weights and cached features (default ``.cache`` in the project).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATASETS_DIR = PROJECT_ROOT / "datasets"
+
+
+def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Folder where downloaded datasets are extracted (created on demand)."""
+    chosen = override or os.environ.get("TL_DATA_DIR") or DATASETS_DIR / "data"
+    return Path(chosen).expanduser().resolve()
+
+
+def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Folder for derived files that are safe to delete: converted weights, cached features."""
+    chosen = override or os.environ.get("TL_CACHE_DIR") or PROJECT_ROOT / ".cache"
+    return Path(chosen).expanduser().resolve()
+
+
+def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
+    """The dataset mirror: the argument if given, else ``TL_MIRROR``, else ``None``."""
+    chosen = override or os.environ.get("TL_MIRROR")
+    return Path(chosen).expanduser().resolve() if chosen else None

@@ -1,0 +1,30 @@
+"""Data: the dataset catalog, fetching (mirror, local archive or download), splits and pipelines."""
+
+from tl_helpers.data.catalog import DatasetSpec, dataset_names, get_spec, load_catalog
+from tl_helpers.data.fetch import download, fetch, locate, safe_extract, verify_archive
+from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images
+from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits, split_class_folders, split_presplit
+from tl_helpers.data.verify import DatasetReport, check_dataset, write_manifest
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetReport",
+    "DatasetSpec",
+    "DatasetSplits",
+    "Split",
+    "check_dataset",
+    "dataset_names",
+    "dataset_splits",
+    "download",
+    "fetch",
+    "get_spec",
+    "image_problem",
+    "list_images",
+    "load_catalog",
+    "locate",
+    "safe_extract",
+    "split_class_folders",
+    "split_presplit",
+    "verify_archive",
+    "write_manifest",
+]
