@@ -43,7 +43,7 @@ def mirror() -> Path:
     value = os.environ.get("TL_MIRROR")
     if not value:
         pytest.skip("TL_MIRROR is not set: point it at ../shared/mirror to run the tests on real photos")
-    path = Path(value)
+    path = Path(value).resolve()
     if not path.is_dir():
         pytest.skip(f"TL_MIRROR={value} is not a folder")
     return path
