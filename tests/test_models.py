@@ -1,0 +1,176 @@
+"""Classifier building, freezing rules, BatchNorm behaviour, compile guard, save and load."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+import keras
+from tl_helpers.models import (
+    ModelFileError,
+    StaleCompileError,
+    augmentation_block,
+    build_classifier,
+    check_compiled,
+    class_names_of,
+    compile_classifier,
+    find_backbone,
+    freeze_base,
+    load_classifier,
+    loss_for,
+    parameter_counts,
+    probabilities,
+    save_classifier,
+    unfreeze_top,
+)
+from tl_helpers.errors import CourseError
+
+SIZE = 64
+
+
+def _data(n=16, seed=0, classes=2):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32), rng.integers(0, classes, n)
+
+
+@pytest.fixture
+def binary_model():
+    return build_classifier("efficientnet_lite0", 2, class_names=["cats", "dogs"], image_size=SIZE)
+
+
+def test_binary_classifier_has_one_sigmoid_unit_and_binary_loss(binary_model):
+    assert binary_model.output_shape == (None, 1)
+    assert binary_model.get_layer("probability").activation.__name__ == "sigmoid"
+    assert isinstance(loss_for(binary_model), keras.losses.BinaryCrossentropy)
+    assert class_names_of(binary_model) == ["cats", "dogs"]
+
+
+def test_multiclass_classifier_has_softmax_and_sparse_loss():
+    model = build_classifier("efficientnet_lite0", 5, class_names=list("abcde"), image_size=SIZE, weights=None)
+    assert model.output_shape == (None, 5)
+    assert isinstance(loss_for(model), keras.losses.SparseCategoricalCrossentropy)
+    x, _ = _data(3)
+    np.testing.assert_allclose(np.asarray(model(x)).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_frozen_base_leaves_only_the_head_trainable(binary_model):
+    counts = parameter_counts(binary_model)
+    assert counts.trainable == 1280 + 1, "GAP head: one weight per feature channel plus a bias"
+    assert counts.non_trainable == find_backbone(binary_model).count_params()
+
+
+def test_flatten_head_is_the_blog_recipe():
+    model = build_classifier("efficientnet_lite0", 2, image_size=SIZE, head="flatten", weights=None)
+    assert model.get_layer("dense_256").units == 256
+    assert model.get_layer("dropout").rate == 0.5
+    feature_size = 2 * 2 * 1280  # 64 px / 32 = 2x2 feature map
+    assert parameter_counts(model).trainable == feature_size * 256 + 256 + 257
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(CourseError, match="at least 2 classes"):
+        build_classifier("efficientnet_lite0", 1, image_size=SIZE, weights=None)
+    with pytest.raises(CourseError, match="unknown head"):
+        build_classifier("efficientnet_lite0", 2, image_size=SIZE, head="attention", weights=None)
+    with pytest.raises(CourseError, match="class names"):
+        build_classifier("efficientnet_lite0", 3, class_names=["a", "b"], image_size=SIZE, weights=None)
+
+
+def test_augmentation_changes_images_only_in_training():
+    x, _ = _data(4)
+    block = augmentation_block()
+    np.testing.assert_array_equal(np.asarray(block(x, training=False)), x)
+    assert not np.allclose(np.asarray(block(x, training=True)), x)
+    model = build_classifier("efficientnet_lite0", 2, image_size=SIZE, augmentation=True, weights=None)
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), np.asarray(model(x, training=False)))
+
+
+def test_unfreeze_last_blocks_keeps_batchnorm_frozen(binary_model):
+    unfrozen = unfreeze_top(binary_model, blocks_count=3)
+    base = find_backbone(binary_model)
+    assert unfrozen[0] == "block13_expand_conv" and unfrozen[-1] == "head_conv"
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert not layer.trainable, f"{layer.name} must stay frozen"
+    assert not base.get_layer("block12_project_conv").trainable
+    expected = sum(base.get_layer(name).count_params() for name in unfrozen) + 1281
+    assert parameter_counts(binary_model).trainable == expected
+
+
+def test_three_ways_to_say_where_unfreezing_starts_agree(binary_model):
+    by_count = unfreeze_top(binary_model, blocks_count=4)
+    assert unfreeze_top(binary_model, from_block=12) == by_count
+    assert unfreeze_top(binary_model, from_block="block12") == by_count
+    assert unfreeze_top(binary_model, from_layer="block12_expand_conv") == by_count
+    freeze_base(binary_model)
+    assert parameter_counts(binary_model).trainable == 1281
+
+
+@pytest.mark.parametrize("kwargs, message", [({}, "exactly one"), ({"blocks_count": 17}, "between 0 and 16"),
+                                             ({"from_block": "block99"}, "no block"), ({"from_layer": "nope"}, "no layer")])
+def test_unfreeze_arguments_are_checked(binary_model, kwargs, message):
+    with pytest.raises(CourseError, match=message):
+        unfreeze_top(binary_model, **kwargs)
+
+
+def test_batchnorm_statistics_stay_fixed_while_fine_tuning(binary_model):
+    x, y = _data()
+    base = find_backbone(binary_model)
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    conv_before = base.get_layer("block15_project_conv").get_weights()[0].copy()
+    unfreeze_top(binary_model, blocks_count=2)
+    compile_classifier(binary_model, 1e-3)
+    binary_model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for name, weights in before.items():
+        for old, new in zip(weights, base.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(old, new, err_msg=f"{name} changed")
+    assert not np.allclose(conv_before, base.get_layer("block15_project_conv").get_weights()[0]), "unfrozen conv must train"
+
+
+def test_changing_trainable_without_recompiling_is_caught(binary_model):
+    compile_classifier(binary_model)
+    check_compiled(binary_model)
+    unfreeze_top(binary_model, blocks_count=1)
+    with pytest.raises(StaleCompileError, match="compile_classifier"):
+        check_compiled(binary_model)
+    compile_classifier(binary_model, 1e-5)
+    check_compiled(binary_model)
+
+
+def test_save_and_load_round_trip(binary_model, tmp_path):
+    x, y = _data()
+    compile_classifier(binary_model)
+    binary_model.fit(x, y, epochs=1, verbose=0)
+    path = save_classifier(binary_model, tmp_path / "pets.keras")
+    loaded = load_classifier(path)
+    assert loaded.class_names == ["cats", "dogs"]
+    assert loaded.image_size == (SIZE, SIZE)
+    np.testing.assert_array_equal(loaded.predict_proba(x), probabilities(binary_model, x))
+    assert loaded.predict_proba(x).shape == (16, 2)
+
+
+def test_save_needs_keras_suffix(binary_model, tmp_path):
+    with pytest.raises(ModelFileError, match=".keras"):
+        save_classifier(binary_model, tmp_path / "pets.h5")
+
+
+def test_loading_something_that_is_not_a_model(tmp_path):
+    (tmp_path / "notes.keras").write_text("not a model")
+    with pytest.raises(ModelFileError, match="not a .keras model file"):
+        load_classifier(tmp_path / "notes.keras")
+    with pytest.raises(ModelFileError, match="no model file"):
+        load_classifier(tmp_path / "missing.keras")
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as bundle:
+        bundle.writestr("hello.txt", "hi")
+    with pytest.raises(ModelFileError, match="could not be loaded"):
+        load_classifier(tmp_path / "empty.keras")
+
+
+def test_model_with_a_lambda_layer_is_refused_in_safe_mode(tmp_path):
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelFileError, match="safe mode"):
+        load_classifier(tmp_path / "lambda.keras")

@@ -1,0 +1,142 @@
+"""The backbone registry: every pretrained base the course can use, built the same way.
+
+Whatever the backbone, ``build_backbone`` returns a Keras model from a batch of 0-255 RGB images
+to its last feature map, with the backbone's own preprocessing as a layer inside the model.
+
+- ``efficientnet_lite0`` (the default) has ImageNet weights that work offline (see
+  ``efficientnet_lite``).
+- The Keras applications download their ImageNet weights on first use; with no internet the
+  error says which file is missing and what to do. ``weights=None`` builds any of them offline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from tl_helpers.backbones import efficientnet_lite
+from tl_helpers.backbones.preprocessing import CaffePreprocess, passthrough, scale_to_minus_one_one
+from tl_helpers.errors import CourseError, UnknownNameError
+
+
+class WeightsUnavailableError(CourseError):
+    """ImageNet weights for a backbone could not be downloaded or found."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone: how to build it, its default input size and how its layers form blocks."""
+
+    name: str
+    default_size: int
+    description: str
+    block_pattern: str  # regex on layer names; group 1 names the block a layer belongs to
+    offline_weights: bool  # True when ImageNet weights need no download
+    _application: Callable[..., keras.Model] | None = None
+    _preprocessing: Callable[[], keras.layers.Layer] | None = None
+
+    def block_of(self, layer_name: str) -> str | None:
+        match = re.match(self.block_pattern, layer_name)
+        return match.group(1) if match else None
+
+
+def _caffe() -> keras.layers.Layer:
+    return CaffePreprocess(name="preprocess")
+
+
+REGISTRY: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in [
+        BackboneSpec("efficientnet_lite0", 224, "EfficientNet-Lite0, 4.7 M parameters, ReLU6 and no squeeze-excite: fast on CPUs",
+                     r"^(block\d+)_", offline_weights=True),
+        BackboneSpec("mobilenet_v2", 224, "MobileNetV2 (the TensorFlow transfer-learning tutorial's model), 2.3 M parameters",
+                     r"^(expanded_conv|block_\d+)_", False, keras.applications.MobileNetV2, scale_to_minus_one_one),
+        BackboneSpec("vgg16", 224, "VGG16 (the classic blog recipe), 14.7 M parameters in its convolutional base",
+                     r"^(block\d)_", False, keras.applications.VGG16, _caffe),
+        BackboneSpec("efficientnet_b0", 224, "EfficientNetB0, 4.0 M parameters, swish and squeeze-excite",
+                     r"^(block\d[a-z])_", False, keras.applications.EfficientNetB0, passthrough),
+        BackboneSpec("resnet50", 224, "ResNet50, 23.6 M parameters in its convolutional base",
+                     r"^(conv\d_block\d+)_", False, keras.applications.ResNet50, _caffe),
+    ]
+}
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+def backbone_names() -> list[str]:
+    """Names accepted by ``build_backbone``."""
+    return list(REGISTRY)
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    """The registry entry for ``name``, or an error that lists the valid names."""
+    if name not in REGISTRY:
+        raise UnknownNameError("backbone", name, REGISTRY)
+    return REGISTRY[name]
+
+
+def keras_weights_dir() -> Path:
+    """Where Keras looks for (and saves) downloaded application weights."""
+    from keras.src.backend import config as keras_config  # the same function keras.utils.get_file uses
+
+    return Path(keras_config.keras_home()).expanduser() / "models"
+
+
+def _weights_error(name: str, error: Exception) -> WeightsUnavailableError:
+    text = str(error)
+    url_match = re.search(r"(https?://\S+?\.h5)", text)
+    url = url_match.group(1) if url_match else "(the URL Keras printed above)"
+    filename = url.rsplit("/", 1)[-1] if url_match else "the weights file"
+    reason = text.split(" -- ", 1)[-1] if " -- " in text else text
+    return WeightsUnavailableError(
+        f"Could not load ImageNet weights for backbone {name!r}: Keras tried to download {filename} from {url} "
+        f"({reason.strip()}).\n"
+        "Alternatives:\n"
+        f"  - use backbone 'efficientnet_lite0', whose ImageNet weights are installed with the course;\n"
+        f"  - download {url} on a machine with internet and put it at {keras_weights_dir() / filename}, then run again;\n"
+        "  - weights=None builds the same architecture with random weights (fine for trying the code, not for accuracy)."
+    )
+
+
+def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | tuple[int, int] | None = None,
+                   weights: str | None = "imagenet") -> keras.Model:
+    """A pretrained base: 0-255 RGB images in, the last feature map out, preprocessing inside.
+
+    ``image_size`` defaults to the backbone's own (224). The returned model is named after the
+    backbone, which is how the freezing helpers find its blocks later.
+    """
+    spec = get_backbone_spec(name)
+    size = image_size or spec.default_size
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    if min(height, width) < 32:
+        raise CourseError(f"image size {height}x{width} is too small for {name}: use at least 32x32 (224 is its default)")
+    input_shape = (height, width, 3)
+    if weights not in ("imagenet", None):
+        raise CourseError(f"weights must be 'imagenet' or None, got {weights!r}")
+
+    if spec._application is None:
+        return efficientnet_lite.efficientnet_lite0(input_shape, include_top=False, weights=weights)
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    preprocessed = spec._preprocessing()(inputs)
+    try:
+        application = spec._application(input_tensor=preprocessed, input_shape=input_shape, include_top=False, weights=weights)
+    except Exception as error:  # Keras raises a bare Exception for a failed download
+        if "URL fetch failure" in str(error) or isinstance(error, OSError):
+            raise _weights_error(name, error) from error
+        raise
+    return keras.Model(inputs, application.output, name=name)
+
+
+def blocks(backbone: keras.Model) -> list[tuple[str, int]]:
+    """The backbone's blocks in order, as ``(block name, index of its first layer)``."""
+    spec = get_backbone_spec(backbone.name)
+    found: list[tuple[str, int]] = []
+    for index, layer in enumerate(backbone.layers):
+        block = spec.block_of(layer.name)
+        if block is not None and (not found or found[-1][0] != block):
+            found.append((block, index))
+    return found

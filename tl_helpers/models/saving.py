@@ -1,0 +1,74 @@
+"""Saving and loading classifiers as ``.keras`` files: raw images in, class probabilities out."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tl_helpers.backbones import preprocessing  # noqa: F401 - registers CaffePreprocess for loading
+from tl_helpers.errors import CourseError
+from tl_helpers.models.build import class_names_of, is_binary
+
+
+class ModelFileError(CourseError):
+    """A model file that cannot be loaded (missing, not a .keras file, unsafe content)."""
+
+
+def save_classifier(model: keras.Model, path: str | os.PathLike[str]) -> Path:
+    """Save a classifier (architecture, weights, class names, preprocessing) to a ``.keras`` file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"save to a file ending in .keras (the Keras 3 format), got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
+
+
+@dataclass
+class LoadedClassifier:
+    """A loaded model together with its class names."""
+
+    model: keras.Model
+    class_names: list[str]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        height, width = self.model.input_shape[1:3]
+        return int(height), int(width)
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``(n, classes)`` for a batch of 0-255 images, also for a binary model."""
+        return probabilities(self.model, images, batch_size)
+
+
+def probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """``(n, classes)`` probabilities from a classifier; a sigmoid's p becomes ``[1 - p, p]``."""
+    raw = model.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0)
+    return np.concatenate([1.0 - raw, raw], axis=1) if is_binary(model) else raw
+
+
+def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:
+    """Load a ``.keras`` classifier with Keras's ``safe_mode`` on: code hidden in the file
+    (a ``Lambda`` layer, for instance) is refused, with the reason."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"no model file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a .keras model file (a .keras file is a zip archive); was it saved with save_classifier?")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "Lambda" in str(error):
+            raise ModelFileError(
+                f"{path} contains code that Keras refuses to load in safe mode (for example a Lambda layer): {error}. "
+                "Only load it with safe_mode=False if you wrote it yourself."
+            ) from error
+        raise ModelFileError(f"{path} could not be loaded as a Keras model: {error}") from error
+    except (KeyError, OSError, TypeError) as error:
+        raise ModelFileError(f"{path} could not be loaded as a Keras model: {error}") from error
+    return LoadedClassifier(model, class_names_of(model))
