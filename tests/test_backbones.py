@@ -132,6 +132,10 @@ def test_missing_imagenet_weights_give_one_clear_error(monkeypatch):
     if (keras_weights_dir() / filename).exists():
         pytest.skip(f"{filename} is already in the Keras cache, so nothing needs downloading")
     # Route any download through a closed local port: fails at once, with or without internet.
+    # urllib keeps the first opener it builds (with these proxies) for later urlopen calls: undo that after.
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)
     for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
     with pytest.raises(WeightsUnavailableError) as caught:

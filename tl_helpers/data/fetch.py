@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import Request, build_opener
 
 from tl_helpers import config
 from tl_helpers.data.catalog import DatasetSpec, get_spec
@@ -338,7 +338,8 @@ def download(
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        response = urlopen(Request(url, headers=headers), timeout=timeout)
+        # A fresh opener reads the proxy settings now, not those of whoever called urlopen first.
+        response = build_opener().open(Request(url, headers=headers), timeout=timeout)
     except HTTPError as error:
         if error.code == 416 and offset:  # our partial file is not a prefix the server recognises
             partial.unlink()
