@@ -104,3 +104,31 @@ def http_server() -> Iterator[FileServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Converted weights and cached features of the tests go to a temporary folder, never to .cache/."""
+    previous = os.environ.get("TL_CACHE_DIR")
+    path = tmp_path_factory.mktemp("tl-cache")
+    os.environ["TL_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("TL_CACHE_DIR", None)
+    else:
+        os.environ["TL_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def colour_folder(tmp_path: Path) -> Path:
+    """Three easy classes (reddish, greenish, bluish noise), 12 images each, so a head can learn them."""
+    root = tmp_path / "colours"
+    rng = np.random.default_rng(7)
+    for channel, name in enumerate(["blue_things", "green_things", "red_things"][::-1]):
+        for index in range(12):
+            pixels = rng.integers(0, 90, size=(48, 48, 3), dtype=np.uint8)
+            pixels[..., channel] = rng.integers(160, 256, size=(48, 48), dtype=np.uint8)
+            path = root / name / f"{name}_{index:02d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(path)
+    return root

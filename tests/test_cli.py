@@ -38,3 +38,49 @@ def test_fetch_without_network_or_mirror_exits_with_the_fix(tmp_path):
     assert "Could not get dataset 'flowers'" in result.stderr
     assert "TL_MIRROR" in result.stderr and str(tmp_path / "downloads" / "flower_photos.tgz") in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_evaluate_predict_on_a_folder(colour_folder, tmp_path, capsys):
+    import json
+
+    model_path = tmp_path / "colours.keras"
+    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "40", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "classes: blue_things, green_things, red_things" in out and model_path.exists()
+
+    assert main(["evaluate", str(model_path), str(colour_folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 36 and set(report["per_class_recall"]) == {"blue_things", "green_things", "red_things"}
+    assert report["counts"] == {"blue_things": 12, "green_things": 12, "red_things": 12}
+    assert report["accuracy"] >= 0.9, "three colours are easy for ImageNet features"
+
+    image = sorted((colour_folder / "red_things").iterdir())[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    assert main(["predict", str(model_path), str(image), str(notes), "--top", "2"]) == 1
+    captured = capsys.readouterr()
+    line = next(l for l in captured.out.splitlines() if l.startswith(str(image)))
+    assert line.count("%") == 2
+    assert "notes.txt: skipped" in captured.err
+
+
+def test_evaluate_on_folder_with_other_classes_is_refused(colour_folder, image_folder, tmp_path, capsys):
+    model_path = tmp_path / "colours.keras"
+    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model_path), str(image_folder)]) == 2
+    assert "was trained on" in capsys.readouterr().err
+
+
+def test_train_with_fine_tuning(colour_folder, tmp_path, capsys):
+    model_path = tmp_path / "tuned.keras"
+    code = main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "5",
+                 "--fine-tune-blocks", "2", "--fine-tune-epochs", "1", "--quiet"])
+    assert code == 0 and "fine-tuned: best validation accuracy" in capsys.readouterr().out
+
+
+def test_train_arguments_are_checked(colour_folder, tmp_path, capsys):
+    assert main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--epochs", "-1"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+    assert main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--backbone", "alexnet"]) == 2
+    assert "valid names are" in capsys.readouterr().err

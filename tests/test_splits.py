@@ -69,6 +69,11 @@ def test_split_counts(n, expected):
     assert split_counts(n, (0.7, 0.15, 0.15)) == expected
 
 
+def test_a_zero_fraction_gives_an_empty_split():
+    assert split_counts(10, (0.8, 0.2, 0.0)) == (8, 2, 0)
+    assert split_counts(3, (0.85, 0.15, 0.0)) == (2, 1, 0)
+
+
 @pytest.mark.parametrize("fractions", [(0.5, 0.5), (0.8, 0.3, 0.1), (1.2, -0.1, -0.1)])
 def test_impossible_fractions_are_refused(fractions):
     with pytest.raises(ValueError, match="fractions"):

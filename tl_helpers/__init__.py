@@ -4,4 +4,10 @@ Submodules are imported on use (``from tl_helpers.data import fetch``) so that c
 not need TensorFlow, such as ``python -m tl_helpers data info``, start instantly.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up messages (CPU instructions, missing CUDA) are noise for learners.
+# Set TF_CPP_MIN_LOG_LEVEL=0 before importing to see them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,4 +1,12 @@
-"""Command line: ``python -m tl_helpers data fetch NAME`` and ``python -m tl_helpers data info NAME``.
+"""Command line.
+
+    python -m tl_helpers data fetch NAME          download (or take from the mirror) and check a dataset
+    python -m tl_helpers data info NAME           where it lives; counts per split and class
+    python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--fine-tune-blocks N] [--epochs E]
+    python -m tl_helpers evaluate MODEL DATA_DIR [--json]
+    python -m tl_helpers predict MODEL IMAGE...
+
+Heavy imports (TensorFlow) happen inside the commands that need them, so ``data`` stays instant.
 
 Errors raised on purpose (``CourseError``) are printed as one readable message with exit code 2,
 never as a traceback.
@@ -52,6 +60,71 @@ def _data_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from tl_helpers.data.folders import folder_splits
+    from tl_helpers.data.pipelines import make_dataset
+    from tl_helpers.evaluate import evaluate
+    from tl_helpers.models import save_classifier
+    from tl_helpers.training import feature_extraction, fine_tune
+
+    if args.epochs < 1 or args.fine_tune_epochs < 1:
+        raise CourseError("--epochs and --fine-tune-epochs must be at least 1")
+    if args.fine_tune_blocks < 0:
+        raise CourseError("--fine-tune-blocks cannot be negative")
+    splits = folder_splits(args.data_dir, validation_fraction=args.validation_fraction)
+    print(f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images")
+    if len(splits.validation) == 0:
+        raise CourseError(f"{args.data_dir}: too few images to carve a validation set; add more images per class")
+    result = feature_extraction(splits, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, verbose=not args.quiet)
+    print(f"head trained: best validation accuracy {result.history.best():.4f}")
+    model = result.classifier()
+    if args.fine_tune_blocks:
+        size = (args.image_size, args.image_size)
+        train = make_dataset(splits.train, image_size=size, shuffle=True)
+        validation = make_dataset(splits.validation, image_size=size)
+        history = fine_tune(model, train, validation, blocks=args.fine_tune_blocks, epochs=args.fine_tune_epochs,
+                            history=result.history, verbose=not args.quiet)
+        print(f"fine-tuned: best validation accuracy {max(history.history['val_accuracy'][history.fine_tune_start:]):.4f}")
+    if len(splits.test):
+        print(evaluate(model, splits.test).table())
+    print(f"saved {save_classifier(model, args.out)}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from tl_helpers.data.folders import all_images
+    from tl_helpers.evaluate import evaluate
+    from tl_helpers.models import load_classifier
+
+    loaded = load_classifier(args.model)
+    class_names, split = all_images(args.data_dir)
+    if class_names != loaded.class_names:
+        raise CourseError(f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
+                          "evaluate on a folder with the same class sub-folders")
+    report = evaluate(loaded.model, split, class_names)
+    print(report.to_json() if args.json else report.table())
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tl_helpers.data.images import load_image
+    from tl_helpers.models import load_classifier
+
+    loaded = load_classifier(args.model)
+    failed = 0
+    for path in args.images:
+        try:
+            image = load_image(path, loaded.image_size)
+        except (OSError, ValueError) as error:
+            print(f"{path}: skipped ({error})", file=sys.stderr)
+            failed += 1
+            continue
+        probs = loaded.predict_proba(image[None])[0]
+        ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
+        print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_helpers", description="Transfer-learning course helpers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--mirror", help="folder holding the dataset folders (default: $TL_MIRROR)")
         sub.add_argument("--data-dir", help="where downloads are extracted (default: $TL_DATA_DIR or datasets/data)")
         sub.set_defaults(handler=handler)
+
+    train = commands.add_parser("train", help="train a classifier on a folder of class_name/image files")
+    train.add_argument("data_dir", help="folder with one sub-folder of images per class (or train/ and validation/)")
+    train.add_argument("--out", required=True, help="where to save the model (.keras)")
+    train.add_argument("--backbone", default="efficientnet_lite0", help="backbone name (an unknown name lists the valid ones)")
+    train.add_argument("--image-size", type=int, default=224)
+    train.add_argument("--epochs", type=int, default=50, help="most epochs for the head (early stopping usually ends sooner)")
+    train.add_argument("--fine-tune-blocks", type=int, default=0, help="also fine-tune the top N blocks of the base")
+    train.add_argument("--fine-tune-epochs", type=int, default=5)
+    train.add_argument("--validation-fraction", type=float, default=0.15, help="carved by file name when there is no validation/ folder")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, per-class recall and counts of a saved model on a folder")
+    evaluate.add_argument("model")
+    evaluate.add_argument("data_dir")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="the top classes of a saved model for each image")
+    predict.add_argument("model")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--top", type=int, default=3)
+    predict.set_defaults(handler=_predict)
     return parser
 
 

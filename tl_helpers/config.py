@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SEED = 42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
 DATASETS_DIR = PROJECT_ROOT / "datasets"
 
 

@@ -2,11 +2,12 @@
 
 from tl_helpers.data.catalog import DatasetSpec, dataset_names, get_spec, load_catalog
 from tl_helpers.data.fetch import download, fetch, locate, safe_extract, verify_archive
-from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images
+from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images, load_image
 from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits, split_class_folders, split_presplit
 from tl_helpers.data.verify import DatasetReport, check_dataset, write_manifest
 
 __all__ = [
+    "load_image",
     "IMAGE_EXTENSIONS",
     "DatasetReport",
     "DatasetSpec",

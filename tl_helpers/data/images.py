@@ -51,3 +51,23 @@ def image_problem(path: Path) -> str | None:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         return f"cannot be decoded ({error})"
     return None
+
+
+def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
+    """One image as a float32 ``(height, width, 3)`` array in 0-255, the way a camera meant it.
+
+    EXIF orientation is applied (phones store portrait photos sideways with a rotation tag),
+    grayscale, palette, CMYK and alpha images become RGB, and ``size`` = (height, width)
+    resizes bilinearly like the training pipeline.
+    """
+    import numpy as np
+    from PIL import ImageOps
+
+    problem = image_problem(Path(path))
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        if size is not None:
+            image = image.resize((size[1], size[0]), Image.BILINEAR)
+        return np.asarray(image, dtype=np.float32)

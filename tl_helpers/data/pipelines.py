@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.fetch import fetch
 from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits
 
-DEFAULT_SEED = 42
 AUTOTUNE = tf.data.AUTOTUNE
 
 

@@ -64,13 +64,14 @@ def stable_order(paths: Sequence[Path]) -> list[Path]:
 def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
     """How many of ``n`` files go to train, validation and test for the given fractions.
 
-    With three or more files every split gets at least one, so no split is ever empty.
+    With three or more files every split asked for (fraction above 0) gets at least one.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise ValueError(f"split fractions must be three non-negative numbers that add up to 1, got {tuple(fractions)}")
     n_validation, n_test = round(n * fractions[1]), round(n * fractions[2])
     if n >= 3:
-        n_validation, n_test = max(1, n_validation), max(1, n_test)
+        n_validation = max(1, n_validation) if fractions[1] > 0 else 0
+        n_test = max(1, n_test) if fractions[2] > 0 else 0
     return n - n_validation - n_test, n_validation, n_test
 
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import keras
 
 from tl_helpers.backbones import DEFAULT_BACKBONE, REGISTRY, build_backbone
+from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.errors import CourseError
 
 HEADS = ("pooling", "flatten")
-DEFAULT_SEED = 42
 
 
 @keras.saving.register_keras_serializable(package="tl_helpers")

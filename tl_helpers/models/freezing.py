@@ -107,13 +107,20 @@ def _trainable_state(model: keras.Model) -> tuple[str, ...]:
     return tuple(v.path for v in model.trainable_weights)
 
 
-def compile_classifier(model: keras.Model, learning_rate: float = 1e-3, optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+def compile_classifier(
+    model: keras.Model,
+    learning_rate: float = 1e-3,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    steps_per_execution: int = 1,
+) -> keras.Model:
     """Compile with the loss and accuracy that match the output layer, and remember what is
-    trainable right now (see ``check_compiled``). Adam at ``learning_rate`` unless an optimizer is given."""
+    trainable right now (see ``check_compiled``). Adam at ``learning_rate`` unless an optimizer
+    is given; ``steps_per_execution`` > 1 runs several batches per call (for tiny models)."""
     model.compile(
         optimizer=optimizer or keras.optimizers.Adam(learning_rate),
         loss=loss_for(model),
         metrics=[accuracy_metric(model)],
+        steps_per_execution=steps_per_execution,
     )
     _COMPILED_STATE[model] = _trainable_state(model)
     return model

@@ -1,0 +1,192 @@
+"""Feature cache, head training, recipes, fine-tuning and the distribution strategy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import keras
+from tl_helpers.data import split_class_folders
+from tl_helpers.data.folders import folder_splits
+from tl_helpers.data.pipelines import make_dataset
+from tl_helpers.errors import CourseError
+from tl_helpers.models import StaleCompileError, build_classifier, compile_classifier, parameter_counts, probabilities
+from tl_helpers.training import (
+    EpochLine,
+    FeatureSet,
+    TrainingHistory,
+    cache_key,
+    classifier_from_head,
+    extract_features,
+    feature_extraction,
+    fine_tune,
+    fit,
+    predict_features_head,
+    train_head,
+)
+from tl_helpers.training import recipes
+
+SIZE = 64
+
+
+def _blobs(n_per_class=40, classes=2, dims=16, seed=0):
+    """Separable features: each class is a Gaussian blob around its own centre."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (classes, dims))  # pooled ImageNet features are small numbers too
+    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
+    features = (centres[labels] + rng.normal(0, 0.5, (len(labels), dims))).astype(np.float32)
+    return FeatureSet(features, labels, tuple(f"f{i}.jpg" for i in range(len(labels))))
+
+
+def test_features_are_cached_and_reused(colour_folder):
+    splits = folder_splits(colour_folder)
+    first = extract_features("efficientnet_lite0", splits.train, image_size=SIZE, verbose=False)
+    assert first.features.shape == (len(splits.train), 1280) and not first.from_cache
+    second = extract_features("efficientnet_lite0", splits.train, image_size=SIZE, verbose=False)
+    assert second.from_cache
+    np.testing.assert_array_equal(first.features, second.features)
+    np.testing.assert_array_equal(second.labels, np.asarray(splits.train.labels))
+
+
+def test_cache_key_changes_with_everything_that_changes_features(colour_folder):
+    splits = folder_splits(colour_folder)
+    key = cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train)
+    assert key == cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train)
+    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE + 32, SIZE), splits.train)
+    assert key != cache_key("mobilenet_v2", "imagenet", (SIZE, SIZE), splits.train)
+    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.validation)
+    touched = splits.train.files[0]
+    stat = touched.stat()
+    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train), "an edited file must miss the cache"
+    with pytest.raises(ValueError, match="randomly initialised"):
+        cache_key("efficientnet_lite0", None, (SIZE, SIZE), splits.train)
+
+
+def test_head_learns_separable_features():
+    train, validation = _blobs(seed=0), _blobs(n_per_class=20, seed=0)
+    head, history = train_head(train, validation, 2, learning_rate=1e-2, epochs=60, patience=60, verbose=False)
+    assert history.best("val_accuracy") >= 0.95
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    probs = predict_features_head(head, validation)
+    assert probs.shape == (40, 2) and np.mean(probs.argmax(1) == validation.labels) >= 0.95
+
+
+def test_early_stopping_ends_training_and_restores_the_best_weights():
+    train = _blobs(seed=0)
+    # Validation labels unrelated to the features: validation loss soon rises, training must stop.
+    noise = _blobs(n_per_class=20, seed=0)
+    noise.labels = np.random.default_rng(5).permutation(noise.labels)
+    head, history = train_head(train, noise, 2, epochs=300, patience=3, verbose=False)
+    assert history.epochs < 300
+    best_epoch = int(np.argmin(history.history["val_loss"]))
+    assert history.epochs - 1 - best_epoch == 3, "stops `patience` epochs after the best one"
+    restored = head.evaluate(noise.features, noise.labels, verbose=0)[0]
+    assert restored == pytest.approx(min(history.history["val_loss"]), rel=1e-4), "the best weights are restored"
+
+
+def test_head_training_is_reproducible_with_the_same_seed():
+    train, validation = _blobs(classes=3, seed=1), _blobs(classes=3, n_per_class=10, seed=1)
+    weights = []
+    for _ in range(2):
+        head, _ = train_head(train, validation, 3, epochs=5, verbose=False, seed=11)
+        weights.append(head.get_layer("probabilities").get_weights()[0])
+    np.testing.assert_array_equal(*weights)
+
+
+def test_epochs_must_be_positive():
+    with pytest.raises(CourseError, match="epochs"):
+        train_head(_blobs(), _blobs(), 2, epochs=0, verbose=False)
+
+
+def test_epoch_line_is_compact(capsys):
+    train_head(_blobs(), _blobs(n_per_class=10), 2, epochs=2, patience=5, verbose=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
+    assert len(lines) == 2 and "val_accuracy" in lines[0] and lines[0].startswith("head epoch   1")
+
+
+def test_fast_recipe_never_touches_the_test_split(colour_folder, monkeypatch):
+    splits = split_class_folders(colour_folder, ["blue_things", "green_things", "red_things"], (0.5, 0.25, 0.25))
+    seen = []
+    original = recipes.extract_features
+    monkeypatch.setattr(recipes, "extract_features", lambda backbone, split, **kw: seen.append(split) or original(backbone, split, **kw))
+    result = feature_extraction(splits, image_size=SIZE, epochs=30, verbose=False)
+    assert seen == [splits.train, splits.validation]
+    assert result.history.best() >= 0.9, "colour classes are easy for ImageNet features"
+    assert result.seconds["head"] > 0
+
+
+def test_classifier_from_head_gives_the_same_probabilities(colour_folder):
+    splits = folder_splits(colour_folder)
+    result = feature_extraction(splits, image_size=SIZE, epochs=5, verbose=False)
+    model = result.classifier()
+    images = np.concatenate([x.numpy() for x, _ in make_dataset(splits.validation, image_size=(SIZE, SIZE))])
+    np.testing.assert_allclose(probabilities(model, images), predict_features_head(result.head, result.validation), atol=1e-5)
+    assert classifier_from_head(result.head, "efficientnet_lite0", splits.class_names, SIZE).output_shape == (None, 3)
+
+
+def test_fit_refuses_a_stale_compile(colour_folder):
+    splits = folder_splits(colour_folder)
+    model = build_classifier("efficientnet_lite0", 3, image_size=SIZE)
+    data = make_dataset(splits.train, image_size=(SIZE, SIZE))
+    with pytest.raises(StaleCompileError):
+        fit(model, data, data, epochs=1, verbose=False)
+
+
+def test_fine_tune_recompiles_and_joins_histories(colour_folder, capsys):
+    splits = folder_splits(colour_folder)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=SIZE)
+    compile_classifier(model, 1e-2)
+    train = make_dataset(splits.train, image_size=(SIZE, SIZE), shuffle=True)
+    validation = make_dataset(splits.validation, image_size=(SIZE, SIZE))
+    history = fit(model, train, validation, epochs=2, early_stopping=False, verbose=False)
+    frozen = parameter_counts(model).trainable
+    history = fine_tune(model, train, validation, blocks=2, epochs=2, history=history, verbose=True)
+    assert "recompiled with learning rate 1e-05" in capsys.readouterr().out
+    assert parameter_counts(model).trainable > frozen
+    assert history.fine_tune_start == 2 and history.epochs == 4
+    assert len(history.history["val_loss"]) == 4
+
+
+def test_history_joins_phases():
+    history = TrainingHistory().extend({"loss": [3, 2], "val_loss": [3, 2.5]})
+    history.extend({"loss": [1], "val_loss": [2]}, fine_tuning=True)
+    assert history.history["loss"] == [3.0, 2.0, 1.0] and history.fine_tune_start == 2 and history.epochs == 3
+
+
+def test_mirrored_strategy_on_two_logical_cpus():
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from tl_helpers.training import FeatureSet, distribution_strategy, train_head
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = distribution_strategy(devices)
+        assert isinstance(strategy, tf.distribute.MirroredStrategy), type(strategy)
+        assert strategy.num_replicas_in_sync == 2
+        rng = np.random.default_rng(0)
+        labels = np.repeat([0, 1], 32).astype("int32")
+        features = (labels[:, None] * 4 + rng.normal(0, 1, (64, 8))).astype("float32")
+        data = FeatureSet(features, labels, tuple(str(i) for i in range(64)))
+        head, history = train_head(data, data, 2, epochs=3, batch_size=16, verbose=False, strategy=strategy)
+        assert np.isfinite(history.history["loss"]).all()
+        print("replicas", strategy.num_replicas_in_sync, "accuracy", history.history["val_accuracy"][-1])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "replicas 2" in result.stdout
+
+
+def test_single_device_gets_the_default_strategy():
+    import tensorflow as tf
+
+    from tl_helpers.training import distribution_strategy
+
+    assert distribution_strategy(["/cpu:0"]) is tf.distribute.get_strategy()

@@ -1,0 +1,74 @@
+"""Widgets driven programmatically: set the upload value, press the buttons, read the output."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+
+from conftest import write_image
+from tl_helpers.data.folders import folder_splits
+from tl_helpers.evaluate import report_from_probabilities
+from tl_helpers.models import build_classifier, load_classifier, save_classifier
+from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor
+
+
+def _upload(path):
+    content = path.read_bytes()
+    return ({"name": path.name, "type": "image/png", "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def test_upload_and_predict_with_a_saved_classifier(colour_folder, tmp_path):
+    splits = folder_splits(colour_folder)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48)
+    loaded = load_classifier(save_classifier(model, tmp_path / "colours.keras"))
+    predictor = UploadPredictor(loaded, top_k=2)
+    predictor.button.click()
+    assert "No file uploaded" in predictor.result.value
+
+    predictor.upload.value = _upload(splits.validation.files[0])
+    predictor.button.click()
+    ranked = predictor.last_prediction
+    assert len(ranked) == 2 and ranked[0][1] >= ranked[1][1]
+    assert {name for name, _ in ranked} <= set(splits.class_names)
+    for name, probability in ranked:
+        assert name in predictor.result.value and f"{probability:.1%}" in predictor.result.value
+    assert predictor.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_upload_of_a_non_image_gives_a_message(colour_folder, tmp_path):
+    model = build_classifier("efficientnet_lite0", 3, image_size=48, weights=None)
+    predictor = UploadPredictor(model)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    predictor.upload.value = _upload(notes)
+    assert predictor.predict_uploaded() == []
+    assert "Cannot read notes.txt" in predictor.result.value
+
+
+def test_misclassification_browser_steps_through_mistakes(colour_folder):
+    splits = folder_splits(colour_folder)
+    files = splits.validation.files[:3]
+    report = report_from_probabilities(np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]), [0, 1, 2], splits.class_names, files)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None)
+    browser = MisclassificationBrowser(model, report)
+    assert browser.position.value == "mistake 1 of 3" and browser.previous.disabled and not browser.next.disabled
+    first_caption = browser.caption.value
+    assert "predicted" in first_caption and "80.0%" in first_caption  # most confident mistake first
+    browser.next.click()
+    assert browser.position.value == "mistake 2 of 3" and browser.caption.value != first_caption
+    browser.next.click()
+    assert browser.next.disabled
+    browser.previous.click()
+    browser.previous.click()
+    assert browser.position.value == "mistake 1 of 3" and browser.caption.value == first_caption
+    assert browser.heatmap.value[:4] == b"\x89PNG"
+
+
+def test_browser_with_no_mistakes(tmp_path):
+    path = write_image(tmp_path / "a.png", fmt="PNG")
+    report = report_from_probabilities(np.array([[0.9, 0.1]]), [0], ["a", "b"], [path])
+    model = build_classifier("efficientnet_lite0", 2, image_size=48, weights=None)
+    browser = MisclassificationBrowser(model, report)
+    assert browser.position.value == "no mistakes to browse" and browser.next.disabled

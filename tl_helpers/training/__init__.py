@@ -1,0 +1,36 @@
+"""Training: cached feature extraction, head training, end-to-end fitting and fine-tuning."""
+
+from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
+from tl_helpers.training.recipes import (
+    EpochLine,
+    FeatureExtractionResult,
+    TrainingHistory,
+    build_head,
+    classifier_from_head,
+    feature_extraction,
+    fine_tune,
+    fit,
+    predict_features_head,
+    set_seeds,
+    train_head,
+)
+from tl_helpers.training.strategy import distribution_strategy
+
+__all__ = [
+    "EpochLine",
+    "FeatureExtractionResult",
+    "FeatureSet",
+    "TrainingHistory",
+    "build_head",
+    "cache_key",
+    "classifier_from_head",
+    "distribution_strategy",
+    "extract_features",
+    "feature_extraction",
+    "fine_tune",
+    "fit",
+    "pooled_backbone",
+    "predict_features_head",
+    "set_seeds",
+    "train_head",
+]

@@ -1,0 +1,250 @@
+"""Training recipes: fast feature extraction, end-to-end training with augmentation, fine-tuning.
+
+Every recipe
+- sets the course seed first, so a rerun gives the same numbers;
+- stops early when the validation loss stops improving and keeps the best weights;
+- never looks at the test split: that is ``evaluate``'s job, once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tl_helpers.config import DEFAULT_SEED
+from tl_helpers.backbones import DEFAULT_BACKBONE
+from tl_helpers.data.splits import DatasetSplits
+from tl_helpers.errors import CourseError
+from tl_helpers.models import build_classifier, check_compiled, compile_classifier, unfreeze_top
+from tl_helpers.training.features import FeatureSet, extract_features
+from tl_helpers.training.strategy import distribution_strategy
+
+
+def set_seeds(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy and TensorFlow in one call (the one place the course seeds them)."""
+    keras.utils.set_random_seed(seed)
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch metrics of one or more training phases, joined end to end."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    fine_tune_start: int | None = None  # number of epochs before fine-tuning began
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("loss", []))
+
+    def extend(self, more: dict[str, list[float]], fine_tuning: bool = False) -> "TrainingHistory":
+        if fine_tuning:
+            self.fine_tune_start = self.epochs
+        for name, values in more.items():
+            self.history.setdefault(name, []).extend(float(v) for v in values)
+        return self
+
+    def best(self, metric: str = "val_accuracy") -> float:
+        return max(self.history[metric])
+
+
+class EpochLine(keras.callbacks.Callback):
+    """A compact one-line summary per epoch, for logs and notebooks."""
+
+    def __init__(self, label: str = "") -> None:
+        super().__init__()
+        self.label = label
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        shown = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items() if not name.startswith("learning"))
+        print(f"{self.label}epoch {epoch + 1:>3}  {shown}  ({time.perf_counter() - self._start:.1f}s)", flush=True)
+
+
+def _callbacks(patience: int, verbose: bool, label: str) -> list[keras.callbacks.Callback]:
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    return [stop, EpochLine(label)] if verbose else [stop]
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast feature extraction
+# ----------------------------------------------------------------------------------------------
+
+
+def build_head(channels: int, num_classes: int, dropout: float = 0.2) -> keras.Model:
+    """The classifier's head on its own: pooled features in, probabilities out.
+
+    Its layers carry the same names as in ``build_classifier`` so that trained weights can be
+    copied across (``classifier_from_head``).
+    """
+    inputs = keras.Input(shape=(channels,), name="features")
+    x = keras.layers.Dropout(dropout, name="dropout")(inputs) if dropout else inputs
+    if num_classes == 2:
+        outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    else:
+        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="head")
+
+
+def _feature_dataset(features: FeatureSet, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    dataset = tf.data.Dataset.from_tensor_slices((features.features, features.labels)).cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train_head(
+    train: FeatureSet,
+    validation: FeatureSet,
+    num_classes: int,
+    *,
+    dropout: float = 0.2,
+    learning_rate: float = 1e-3,
+    batch_size: int = 64,
+    epochs: int = 100,
+    patience: int = 5,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
+) -> tuple[keras.Model, TrainingHistory]:
+    """Train a head on stored features: seconds instead of minutes, same result as a frozen base."""
+    if epochs < 1:
+        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    set_seeds(seed)
+    strategy = strategy or distribution_strategy()
+    with strategy.scope():
+        head = build_head(train.features.shape[1], num_classes, dropout)
+        # One compiled call per epoch: the arrays are tiny, Python overhead would dominate otherwise.
+        # (Not with several replicas: TF 2.21 fails on multi-step execution under MirroredStrategy.)
+        steps = max(1, math.ceil(len(train) / batch_size)) if strategy.num_replicas_in_sync == 1 else 1
+        compile_classifier(head, learning_rate, steps_per_execution=steps)
+    fitted = head.fit(
+        _feature_dataset(train, batch_size, True, seed),
+        validation_data=_feature_dataset(validation, 512, False, seed),
+        epochs=epochs,
+        callbacks=_callbacks(patience, verbose, "head "),
+        shuffle=False,  # the dataset shuffles itself
+        verbose=0,
+    )
+    return head, TrainingHistory().extend(fitted.history)
+
+
+def classifier_from_head(
+    head: keras.Model,
+    backbone: str,
+    class_names: Sequence[str],
+    image_size: int | tuple[int, int] = 224,
+    augmentation: bool = False,
+) -> keras.Model:
+    """A complete image classifier: the pretrained base plus a head trained on its features."""
+    model = build_classifier(backbone, len(class_names), class_names=class_names, image_size=image_size,
+                             dropout=head.get_layer("dropout").rate if "dropout" in [l.name for l in head.layers] else 0.0,
+                             augmentation=augmentation)
+    output = "probability" if len(class_names) == 2 else "probabilities"
+    model.get_layer(output).set_weights(head.get_layer(output).get_weights())
+    return model
+
+
+@dataclass
+class FeatureExtractionResult:
+    """What the fast recipe produced: the head, its history, the features it used and timings."""
+
+    head: keras.Model
+    history: TrainingHistory
+    train: FeatureSet
+    validation: FeatureSet
+    backbone: str
+    image_size: int | tuple[int, int]
+    class_names: tuple[str, ...]
+    seconds: dict[str, float]
+
+    def classifier(self, augmentation: bool = False) -> keras.Model:
+        """The full image classifier (built on demand: it needs the base, the head does not)."""
+        return classifier_from_head(self.head, self.backbone, self.class_names, self.image_size, augmentation)
+
+
+def feature_extraction(
+    splits: DatasetSplits,
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    image_size: int | tuple[int, int] = 224,
+    batch_size: int = 32,
+    epochs: int = 100,
+    patience: int = 5,
+    learning_rate: float = 1e-3,
+    dropout: float = 0.2,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = True,
+) -> FeatureExtractionResult:
+    """The fast recipe: features of train and validation (cached), then a head trained on them."""
+    timings = {}
+    start = time.perf_counter()
+    train = extract_features(backbone, splits.train, image_size=image_size, batch_size=batch_size, verbose=verbose)
+    validation = extract_features(backbone, splits.validation, image_size=image_size, batch_size=batch_size, verbose=verbose)
+    timings["features"] = time.perf_counter() - start
+    start = time.perf_counter()
+    head, history = train_head(train, validation, len(splits.class_names), dropout=dropout, learning_rate=learning_rate,
+                               epochs=epochs, patience=patience, seed=seed, verbose=verbose)
+    timings["head"] = time.perf_counter() - start
+    return FeatureExtractionResult(head, history, train, validation, backbone, image_size, splits.class_names, timings)
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end: augmentation, fine-tuning
+# ----------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset,
+    *,
+    epochs: int = 10,
+    patience: int = 3,
+    early_stopping: bool = True,
+    verbose: bool = True,
+    history: TrainingHistory | None = None,
+    fine_tuning: bool = False,
+) -> TrainingHistory:
+    """``model.fit`` with the course's rules: checked compile state, early stopping on validation
+    loss with the best weights restored, and a history that can be joined with an earlier phase."""
+    if epochs < 1:
+        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    check_compiled(model)
+    callbacks = _callbacks(patience, verbose, "fine-tune " if fine_tuning else "") if early_stopping else ([EpochLine()] if verbose else [])
+    fitted = model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    return (history or TrainingHistory()).extend(fitted.history, fine_tuning=fine_tuning)
+
+
+def fine_tune(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset,
+    *,
+    blocks: int = 3,
+    learning_rate: float = 1e-5,
+    epochs: int = 5,
+    patience: int = 3,
+    history: TrainingHistory | None = None,
+    verbose: bool = True,
+) -> TrainingHistory:
+    """Unfreeze the top ``blocks`` blocks of the base (BatchNorm stays frozen), recompile with a
+    low learning rate and continue training. Call it only after the head has converged."""
+    unfrozen = unfreeze_top(model, blocks_count=blocks)
+    compile_classifier(model, learning_rate)
+    if verbose:
+        print(f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; recompiled with learning rate {learning_rate:g}")
+    return fit(model, train, validation, epochs=epochs, patience=patience, verbose=verbose, history=history, fine_tuning=True)
+
+
+def predict_features_head(head: keras.Model, features: FeatureSet) -> np.ndarray:
+    """``(n, classes)`` probabilities of a head on stored features."""
+    raw = head.predict(features.features, batch_size=512, verbose=0)
+    return np.concatenate([1.0 - raw, raw], axis=1) if raw.shape[1] == 1 else raw

@@ -1,0 +1,133 @@
+"""Interactive widgets for the notebooks (ipywidgets): upload-and-predict, and a browser of the
+model's mistakes with Grad-CAM. Both take any classifier built or loaded by the course."""
+
+from __future__ import annotations
+
+import html
+import io
+import tempfile
+from pathlib import Path
+
+import ipywidgets as widgets
+import keras
+import numpy as np
+from PIL import Image
+
+from tl_helpers.data.images import load_image
+from tl_helpers.evaluate import EvaluationReport
+from tl_helpers.models.build import class_names_of
+from tl_helpers.models.saving import LoadedClassifier, probabilities
+from tl_helpers.plots import gradcam, overlay
+
+
+def _png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def probability_bars(ranked: list[tuple[str, float]]) -> str:
+    """HTML bars for ``[(class, probability), ...]``."""
+    rows = [
+        f"<div style='display:flex;align-items:center;gap:8px;font-family:monospace'>"
+        f"<span style='width:110px'>{html.escape(name)}</span>"
+        f"<span style='background:#4c72b0;height:14px;width:{max(1, round(200 * p))}px'></span>"
+        f"<span>{p:.1%}</span></div>"
+        for name, p in ranked
+    ]
+    return "".join(rows)
+
+
+def _unwrap(classifier: LoadedClassifier | keras.Model) -> tuple[keras.Model, list[str]]:
+    if isinstance(classifier, LoadedClassifier):
+        return classifier.model, classifier.class_names
+    return classifier, class_names_of(classifier)
+
+
+class UploadPredictor:
+    """Upload an image, press *Predict*, see the image and the top classes as bars.
+
+    ``predictor.widget`` is what a notebook displays. ``predictor.last_prediction`` holds the
+    ranked ``(class, probability)`` pairs of the latest prediction.
+    """
+
+    def __init__(self, classifier: LoadedClassifier | keras.Model, top_k: int = 3) -> None:
+        self.model, self.class_names = _unwrap(classifier)
+        self.top_k = min(top_k, len(self.class_names))
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Choose image")
+        self.button = widgets.Button(description="Predict", button_style="primary", icon="search")
+        self.image = widgets.Image(format="png", width=224)
+        self.result = widgets.HTML(value="<i>Upload a photo, then press Predict.</i>")
+        self.last_prediction: list[tuple[str, float]] = []
+        self.button.on_click(lambda _button: self.predict_uploaded())
+        self.widget = widgets.VBox([widgets.HBox([self.upload, self.button]), widgets.HBox([self.image, self.result])])
+
+    def predict_uploaded(self) -> list[tuple[str, float]]:
+        """Predict the uploaded file; a file that is not an image gives a message, not a traceback."""
+        if not self.upload.value:
+            self.result.value = "<b>No file uploaded yet.</b> Use <i>Choose image</i> first."
+            return []
+        uploaded = self.upload.value[0]
+        content = bytes(uploaded["content"])
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(uploaded["name"]).name
+            path.write_bytes(content)
+            try:
+                image = load_image(path, tuple(int(d) for d in self.model.input_shape[1:3]))
+            except ValueError as error:
+                self.result.value = f"<b>Cannot read {html.escape(uploaded['name'])}</b>: {html.escape(str(error))}"
+                return []
+        probs = probabilities(self.model, image[None])[0]
+        order = np.argsort(-probs)[: self.top_k]
+        self.last_prediction = [(self.class_names[i], float(probs[i])) for i in order]
+        self.image.value = _png(image)
+        self.result.value = f"<b>{html.escape(uploaded['name'])}</b>" + probability_bars(self.last_prediction)
+        return self.last_prediction
+
+
+class MisclassificationBrowser:
+    """Step through the wrong predictions of an evaluation: image, Grad-CAM, true and predicted
+    class and the confidence. Most confident mistakes come first."""
+
+    def __init__(self, classifier: LoadedClassifier | keras.Model, report: EvaluationReport, show_gradcam: bool = True) -> None:
+        self.model, _ = _unwrap(classifier)
+        self.report = report
+        self.mistakes = report.mistakes
+        self.show_gradcam = show_gradcam
+        self.index = 0
+        self.previous = widgets.Button(description="Previous", icon="arrow-left")
+        self.next = widgets.Button(description="Next", icon="arrow-right")
+        self.position = widgets.Label()
+        self.image = widgets.Image(format="png", width=224)
+        self.heatmap = widgets.Image(format="png", width=224)
+        self.caption = widgets.HTML()
+        self.previous.on_click(lambda _b: self.show(self.index - 1))
+        self.next.on_click(lambda _b: self.show(self.index + 1))
+        self.widget = widgets.VBox([widgets.HBox([self.previous, self.next, self.position]),
+                                    widgets.HBox([self.image, self.heatmap]), self.caption])
+        self.show(0)
+
+    def show(self, index: int) -> None:
+        """Display mistake number ``index`` (clamped to the available range)."""
+        if not self.mistakes:
+            self.position.value = "no mistakes to browse"
+            self.caption.value = f"All {len(self.report.labels)} images were classified correctly."
+            self.previous.disabled = self.next.disabled = True
+            return
+        self.index = int(np.clip(index, 0, len(self.mistakes) - 1))
+        mistake = self.mistakes[self.index]
+        size = tuple(int(d) for d in self.model.input_shape[1:3])
+        image = load_image(mistake.file, size)
+        self.image.value = _png(image)
+        if self.show_gradcam:
+            predicted = self.report.class_names.index(mistake.predicted_class)
+            self.heatmap.value = _png(overlay(image, gradcam(self.model, image, predicted)))
+        self.position.value = f"mistake {self.index + 1} of {len(self.mistakes)}"
+        ranked = sorted(zip(self.report.class_names, mistake.probabilities), key=lambda pair: -pair[1])
+        self.caption.value = (
+            f"<b>{html.escape(mistake.file.name)}</b>: true <b>{html.escape(mistake.true_class)}</b>, "
+            f"predicted <b>{html.escape(mistake.predicted_class)}</b> with {mistake.confidence:.1%}"
+            + probability_bars(ranked[:3])
+        )
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index == len(self.mistakes) - 1
