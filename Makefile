@@ -18,6 +18,7 @@ help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
 	@echo "make test   - create .venv if missing, install, run unit tests and every notebook (nbval)"
 	@echo "make unit   - unit tests only;  make notebooks - notebooks only"
+	@echo "make student - copies of the notebooks without solutions, in student/"
 
 $(PY):
 	$(PYTHON_FOR_VENV) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -44,6 +45,10 @@ notebooks: install
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
 test: unit notebooks
+
+# Classroom copies without the cells tagged "solution" (and without outputs), in student/.
+student: install
+	$(PY) -m tl_helpers.student notebooks student
 
 clean-venv:
 	rm -rf $(VENV)

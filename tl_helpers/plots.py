@@ -18,9 +18,37 @@ from tl_helpers.models.build import find_backbone, is_binary
 from tl_helpers.training.recipes import TrainingHistory
 
 
+def _show_figures_inline() -> None:
+    """Let notebooks display the ``Figure`` objects these functions return.
+
+    pyplot registers this when it is imported; these figures are made without pyplot (so they
+    never pile up in its global state), so we register the formatters ourselves: PNG for plots,
+    JPEG for grids of photos (ten times smaller, and photos were JPEGs to begin with).
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    formatters["image/png"].for_type(Figure, lambda f: None if _is_photo(f) else print_figure(f, "png", bbox_inches="tight"))
+    formatters["image/jpeg"].for_type(Figure, lambda f: print_figure(f, "jpeg", bbox_inches="tight", dpi=80) if _is_photo(f) else None)
+
+
+def _is_photo(figure: Figure) -> bool:
+    return bool(getattr(figure, "_tl_photos", False))
+
+
+_show_figures_inline()
+
+
 def _grid(count: int, cols: int, cell: float = 2.2) -> tuple[Figure, np.ndarray]:
     rows = max(1, int(np.ceil(count / cols)))
     figure = Figure(figsize=(cell * cols, cell * rows + 0.4), layout="constrained")
+    figure._tl_photos = True  # shown as JPEG in notebooks
     axes = np.atleast_1d(figure.subplots(rows, cols)).ravel()
     for axis in axes:
         axis.axis("off")

@@ -1,0 +1,62 @@
+"""Exercise self-checks and the classroom copies made by ``make student``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from conftest import write_image
+from tl_helpers import exercises
+from tl_helpers.data import split_class_folders
+from tl_helpers.data.splits import Split
+from tl_helpers.student import make_student_copies, strip_solutions
+
+
+def test_test_counts_check(image_folder, capsys):
+    splits = split_class_folders(image_folder, ["ants", "bees", "wasps"])
+    assert exercises.check_test_counts(splits, {"ants": 3, "bees": 3, "wasps": 3})
+    assert not exercises.check_test_counts(splits, {"ants": 3, "bees": 3, "wasps": 4})
+    assert "not yet" in capsys.readouterr().out
+
+
+def test_overlap_check_accepts_right_and_rejects_wrong_functions():
+    assert exercises.check_overlap_function(lambda a, b: bool(set(a.files) & set(b.files)))
+    assert not exercises.check_overlap_function(lambda a, b: False)
+    assert not exercises.check_overlap_function(lambda a, b: len(a) > 0 and len(b) > 0)
+
+
+def test_smallest_image_check(tmp_path):
+    small = write_image(tmp_path / "small.jpg", size=(10, 10))
+    big = write_image(tmp_path / "big.jpg", size=(50, 40))
+    split = Split((big, small), (0, 1))
+    assert exercises.check_smallest_image(split, small)
+    assert not exercises.check_smallest_image(split, big)
+
+
+def _notebook(path: Path) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    solution = nbformat.v4.new_code_cell("answer = 42")
+    solution.metadata["tags"] = ["solution"]
+    exercise = nbformat.v4.new_code_cell("answer = None", outputs=[nbformat.v4.new_output("stream", text="hi")], execution_count=3)
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Title"), exercise, solution]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_strip_solutions_removes_tagged_cells_and_outputs(tmp_path):
+    source = _notebook(tmp_path / "01_demo.ipynb")
+    assert strip_solutions(source, tmp_path / "student" / "01_demo.ipynb") == 1
+    copy = nbformat.read(tmp_path / "student" / "01_demo.ipynb", as_version=4)
+    assert [cell.source for cell in copy.cells] == ["# Title", "answer = None"]
+    assert copy.cells[1].outputs == [] and copy.cells[1].execution_count is None
+    assert len(nbformat.read(source, as_version=4).cells) == 3, "the original is untouched"
+
+
+def test_student_copies_of_the_course_notebooks(tmp_path):
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    removed = make_student_copies(notebooks, tmp_path)
+    assert set(removed) == {p.name for p in notebooks.glob("[0-9]*.ipynb")}
+    for name in removed:
+        copy = nbformat.read(tmp_path / name, as_version=4)
+        assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
