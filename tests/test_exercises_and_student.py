@@ -60,3 +60,33 @@ def test_student_copies_of_the_course_notebooks(tmp_path):
     for name in removed:
         copy = nbformat.read(tmp_path / name, as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
+
+
+def test_dropout_head_check():
+    import numpy as np
+
+    from tl_helpers.training import FeatureSet, train_head
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 60).astype("int32")
+    data = FeatureSet((labels[:, None] * 2.0 + rng.normal(0, 0.3, (120, 8))).astype("float32"), labels, ())
+    good, _ = train_head(data, data, 2, dropout=0.5, learning_rate=1e-2, epochs=200, patience=200, verbose=False)
+    assert exercises.check_dropout_head(good, data)
+    other, _ = train_head(data, data, 2, dropout=0.2, learning_rate=1e-2, epochs=5, verbose=False)
+    assert not exercises.check_dropout_head(other, data)
+
+
+def test_flatten_parameter_check():
+    assert exercises.check_flatten_head_parameters(2 * 2 * 3 * 256 + 256 + 257, (2, 2, 3))
+    assert not exercises.check_flatten_head_parameters(2 * 2 * 3 * 256, (2, 2, 3))
+
+
+def test_most_confident_mistake_check():
+    import numpy as np
+
+    from tl_helpers.evaluate import report_from_probabilities
+
+    report = report_from_probabilities(np.array([[0.3, 0.7], [0.9, 0.1], [0.4, 0.6]]), [0, 1, 0], ["a", "b"],
+                                       [Path("x.jpg"), Path("y.jpg"), Path("z.jpg")])
+    assert exercises.check_most_confident_mistake(report, "y.jpg")
+    assert not exercises.check_most_confident_mistake(report, "x.jpg")

@@ -100,3 +100,14 @@ def test_real_flowers_splits_are_stratified_and_disjoint(mirror):
         total = sum(counts[split][class_name] for split in SPLIT_NAMES)
         assert abs(counts["train"][class_name] / total - 0.70) < 0.01
         assert abs(counts["test"][class_name] / total - 0.15) < 0.01
+
+
+def test_subset_keeps_the_first_files_of_each_class(image_folder):
+    splits = split_class_folders(image_folder, ["ants", "bees", "wasps"])
+    small = splits.subset(2)
+    assert small.counts()["train"] == {"ants": 2, "bees": 2, "wasps": 2}
+    assert small.counts()["validation"] == {"ants": 2, "bees": 2, "wasps": 2}
+    assert small.train.files[:2] == splits.train.files[:2]
+    assert set(small.test.files) <= set(splits.test.files)
+    with pytest.raises(ValueError):
+        splits.subset(0)

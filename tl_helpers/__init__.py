@@ -11,3 +11,9 @@ __version__ = "0.1.0"
 # TensorFlow's C++ start-up messages (CPU instructions, missing CUDA) are noise for learners.
 # Set TF_CPP_MIN_LOG_LEVEL=0 before importing to see them again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Keras 3.15 warns on every fit() with a tf.data dataset because fit's default is shuffle=True,
+# even though the dataset shuffles itself (the course's training pipelines do). Only that message is hidden.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)

@@ -48,3 +48,35 @@ def check_smallest_image(split: Split, answer: str | Path) -> bool:
     ok = Path(answer).name == smallest.name
     return _verdict(ok, f"{smallest.name} is the smallest ({pixels(smallest):,} pixels).",
                     "open each file with PIL.Image.open and compare width * height; only the header is read, so it is quick.")
+
+
+def check_dropout_head(head, validation) -> bool:
+    """Exercise: train a head with dropout 0.5 on the cached features; is it still accurate?"""
+    import numpy as np
+
+    rates = [layer.rate for layer in head.layers if layer.__class__.__name__ == "Dropout"]
+    raw = head.predict(validation.features, verbose=0)
+    predicted = (raw[:, 0] > 0.5).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
+    accuracy = float(np.mean(predicted == validation.labels))
+    ok = rates == [0.5] and accuracy >= 0.97
+    hint = ("build it with train_head(..., dropout=0.5)" if rates != [0.5] else
+            f"validation accuracy is {accuracy:.1%}; did the head train on the training features?")
+    return _verdict(ok, f"dropout 0.5 and {accuracy:.1%} validation accuracy: dropout barely matters for a linear head on good features.", hint)
+
+
+def check_flatten_head_parameters(answer: int, feature_shape: tuple[int, int, int]) -> bool:
+    """Exercise: how many trainable parameters has Flatten -> Dense(256) -> Dropout -> Dense(1) on this feature map?"""
+    height, width, channels = feature_shape
+    expected = (height * width * channels * 256 + 256) + (256 + 1)
+    return _verdict(int(answer) == expected, f"{expected:,} parameters, nearly all in the first Dense layer.",
+                    "Flatten gives height*width*channels inputs; a Dense layer has inputs*units weights plus units biases.")
+
+
+def check_most_confident_mistake(report, answer: str | Path) -> bool:
+    """Exercise: which test image did the model get wrong with the highest confidence?"""
+    if not report.mistakes:
+        return _verdict(answer is None, "there are no mistakes at all.", "the model made no mistakes: the answer is None.")
+    worst = report.mistakes[0]
+    ok = answer is not None and Path(answer).name == worst.file.name
+    return _verdict(ok, f"{worst.file.name}: a {worst.true_class} called {worst.predicted_class} with {worst.confidence:.1%}.",
+                    "sort report.mistakes by confidence (it already is) or look at the first one.")

@@ -55,6 +55,23 @@ class DatasetSplits:
         """``{split: {class: count}}``, for tables and checks."""
         return {split: self[split].count_per_class(self.class_names) for split in SPLIT_NAMES}
 
+    def subset(self, per_class: int) -> "DatasetSplits":
+        """At most ``per_class`` files of each class in every split (the first ones, in split order):
+        a deterministic small version for quick checks (``TL_QUICK=1``)."""
+        if per_class < 1:
+            raise ValueError(f"per_class must be at least 1, got {per_class}")
+
+        def take(split: Split) -> Split:
+            seen: dict[int, int] = {}
+            kept = []
+            for path, label in zip(split.files, split.labels):
+                seen[label] = seen.get(label, 0) + 1
+                if seen[label] <= per_class:
+                    kept.append((path, label))
+            return Split(tuple(f for f, _ in kept), tuple(y for _, y in kept))
+
+        return DatasetSplits(self.name, self.root, self.class_names, take(self.train), take(self.validation), take(self.test))
+
 
 def stable_order(paths: Sequence[Path]) -> list[Path]:
     """``paths`` sorted by a salted sha256 of the file name: a fixed pseudo-random order."""
