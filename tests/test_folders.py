@@ -56,3 +56,16 @@ def test_empty_class_folder_is_skipped_with_a_warning(image_folder):
 def test_all_images_for_evaluation(image_folder):
     names, split = all_images(image_folder)
     assert names == ["ants", "bees", "wasps"] and len(split) == 60
+
+
+def test_unreadable_files_are_skipped_with_their_names(image_folder):
+    (image_folder / "ants" / "ants_000.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (image_folder / "bees" / "empty.jpg").write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"skipped 2 file\(s\).*ants_000\.jpg.*empty\.jpg|skipped 2 file\(s\).*empty\.jpg.*ants_000\.jpg"):
+        splits = folder_splits(image_folder)
+    everything = [p.name for s in ("train", "validation", "test") for p in splits[s].files]
+    assert "ants_000.jpg" not in everything and "empty.jpg" not in everything
+    assert len(everything) == 59, "the 59 good images are all kept"
+    with pytest.warns(UserWarning, match="skipped 2"):
+        _, split = all_images(image_folder)
+    assert len(split) == 59

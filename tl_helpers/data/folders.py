@@ -8,10 +8,12 @@ Two layouts are accepted:
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tl_helpers.data.images import is_image_name, list_images
+from tl_helpers.data.images import image_problem, is_image_name, list_images
 from tl_helpers.data.splits import DatasetSplits, Split, split_class_folders, split_counts, stable_order
 from tl_helpers.errors import CourseError
 
@@ -47,9 +49,36 @@ def _split_of(root: Path, class_names: list[str]) -> Split:
     return Split(tuple(files), tuple(labels))
 
 
+def drop_unreadable(splits: DatasetSplits) -> DatasetSplits:
+    """The same splits without files that cannot be decoded, with a warning that names each one.
+
+    A single truncated JPEG would otherwise stop training halfway with an error from deep inside
+    TensorFlow. Decoding is done once, at reduced scale, in parallel.
+    """
+    everything = [path for name in ("train", "validation", "test") for path in splits[name].files]
+    with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) * 2)) as pool:
+        problems = dict(zip(everything, pool.map(image_problem, everything)))
+    broken = {path: problem for path, problem in problems.items() if problem}
+    if not broken:
+        return splits
+    listing = "; ".join(f"{path} ({problem})" for path, problem in list(broken.items())[:10])
+    warnings.warn(f"skipped {len(broken)} file(s) that cannot be read as images: {listing}"
+                  + (" ..." if len(broken) > 10 else ""), stacklevel=2)
+
+    def keep(split: Split) -> Split:
+        pairs = [(f, y) for f, y in zip(split.files, split.labels) if f not in broken]
+        return Split(tuple(f for f, _ in pairs), tuple(y for _, y in pairs))
+
+    return DatasetSplits(splits.name, splits.root, splits.class_names, keep(splits.train), keep(splits.validation), keep(splits.test))
+
+
 def folder_splits(root: Path, validation_fraction: float = 0.15, test_fraction: float = 0.0) -> DatasetSplits:
-    """Train / validation / test splits of a user folder (see the module docstring for layouts)."""
-    root = Path(root)
+    """Train / validation / test splits of a user folder (see the module docstring for layouts),
+    without files that cannot be decoded (skipped with a warning that names them)."""
+    return drop_unreadable(_folder_splits(Path(root), validation_fraction, test_fraction))
+
+
+def _folder_splits(root: Path, validation_fraction: float, test_fraction: float) -> DatasetSplits:
     if (root / "train").is_dir():
         class_names = folder_classes(root / "train")
         if (root / "validation").is_dir():
@@ -65,9 +94,11 @@ def folder_splits(root: Path, validation_fraction: float = 0.15, test_fraction: 
 
 
 def all_images(root: Path, class_names: list[str] | None = None) -> tuple[list[str], Split]:
-    """Every image of a ``root/<class>/<image>`` folder as one split (for evaluating a saved model)."""
+    """Every readable image of a ``root/<class>/<image>`` folder as one split (for evaluating a saved model)."""
     class_names = class_names or folder_classes(root)
-    return class_names, _split_of(Path(root), class_names)
+    split = _split_of(Path(root), class_names)
+    checked = drop_unreadable(DatasetSplits(Path(root).name, Path(root), tuple(class_names), split, Split((), ()), Split((), ())))
+    return class_names, checked.train
 
 
-__all__ = ["all_images", "folder_classes", "folder_splits", "split_counts", "stable_order"]
+__all__ = ["all_images", "drop_unreadable", "folder_classes", "folder_splits", "split_counts", "stable_order"]
