@@ -90,3 +90,28 @@ def test_most_confident_mistake_check():
                                        [Path("x.jpg"), Path("y.jpg"), Path("z.jpg")])
     assert exercises.check_most_confident_mistake(report, "y.jpg")
     assert not exercises.check_most_confident_mistake(report, "x.jpg")
+
+
+def test_fine_tuning_exercise_checks(tmp_path):
+    import keras
+
+    from tl_helpers.models import build_classifier, load_classifier, save_classifier, unfreeze_top
+
+    model = build_classifier("efficientnet_lite0", 2, class_names=["cats", "dogs"], image_size=48, weights=None)
+    unfrozen = unfreeze_top(model, blocks_count=1)
+    assert exercises.check_trainable_layer_count(model, len(unfrozen))
+    assert not exercises.check_trainable_layer_count(model, len(unfrozen) + 1)
+
+    def right(m):
+        return sum(1 for layer in m.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable)
+
+    assert exercises.check_trainable_batchnorm(right)
+    assert not exercises.check_trainable_batchnorm(lambda m: 0)
+
+    loaded = load_classifier(save_classifier(model, tmp_path / "m.keras"))
+    image = write_image(tmp_path / "x.png", size=(48, 48), fmt="PNG")
+    from tl_helpers.data.images import load_image
+
+    said = loaded.class_names[int(loaded.predict_proba(load_image(image, (48, 48))[None])[0].argmax())]
+    assert exercises.check_predicted_class(loaded, image, said)
+    assert not exercises.check_predicted_class(loaded, image, "cats" if said == "dogs" else "dogs")

@@ -80,3 +80,39 @@ def check_most_confident_mistake(report, answer: str | Path) -> bool:
     ok = answer is not None and Path(answer).name == worst.file.name
     return _verdict(ok, f"{worst.file.name}: a {worst.true_class} called {worst.predicted_class} with {worst.confidence:.1%}.",
                     "sort report.mistakes by confidence (it already is) or look at the first one.")
+
+
+def check_trainable_layer_count(model, answer: int) -> bool:
+    """Exercise: how many layers of the base have trainable weights after unfreezing?"""
+    from tl_helpers.models.build import find_backbone
+
+    expected = sum(1 for layer in find_backbone(model).layers if layer.trainable and layer.weights)
+    return _verdict(int(answer) == expected, f"{expected} layers with weights are trainable in the base.",
+                    "count the layers of find_backbone(model).layers that are trainable and have weights.")
+
+
+def check_trainable_batchnorm(count_function) -> bool:
+    """Exercise: write ``count_function(model)`` returning how many BatchNorm layers of a model are trainable."""
+    import keras
+
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.BatchNormalization(name="bn_a")(inputs)
+    x = keras.layers.Conv2D(2, 1, name="conv")(x)
+    x = keras.layers.BatchNormalization(name="bn_b")(x)
+    model = keras.Model(inputs, x)
+    cases = []
+    for trainable_a, trainable_b in [(False, False), (True, False), (True, True)]:
+        model.get_layer("bn_a").trainable, model.get_layer("bn_b").trainable = trainable_a, trainable_b
+        cases.append(int(count_function(model)) == trainable_a + trainable_b)
+    return _verdict(all(cases), "your function counts trainable BatchNorm layers correctly.",
+                    f"{cases.count(False)} of 3 test models gave the wrong count; use isinstance(layer, keras.layers.BatchNormalization).")
+
+
+def check_predicted_class(loaded, image_path: str | Path, answer: str) -> bool:
+    """Exercise: load the saved model and say which class it predicts for one image."""
+    from tl_helpers.data.images import load_image
+
+    probabilities = loaded.predict_proba(load_image(image_path, loaded.image_size)[None])[0]
+    expected = loaded.class_names[int(probabilities.argmax())]
+    return _verdict(answer == expected, f"the model says {expected} ({probabilities.max():.1%}).",
+                    "use loaded.predict_proba on the image loaded with load_image(path, loaded.image_size)[None].")
