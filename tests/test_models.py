@@ -174,3 +174,11 @@ def test_model_with_a_lambda_layer_is_refused_in_safe_mode(tmp_path):
     keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
     with pytest.raises(ModelFileError, match="safe mode"):
         load_classifier(tmp_path / "lambda.keras")
+
+
+def test_class_probabilities_expands_a_sigmoid_column_and_keeps_softmax():
+    from tl_helpers.models import class_probabilities
+
+    np.testing.assert_allclose(class_probabilities(np.array([[0.2], [0.9]])), [[0.8, 0.2], [0.1, 0.9]])
+    softmax = np.array([[0.1, 0.7, 0.2]])
+    np.testing.assert_array_equal(class_probabilities(softmax), softmax)

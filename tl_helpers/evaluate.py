@@ -14,7 +14,7 @@ import numpy as np
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
-from tl_helpers.models.build import class_names_of, is_binary
+from tl_helpers.models.build import class_names_of, class_probabilities
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,7 @@ class EvaluationReport:
 def report_from_probabilities(probabilities: np.ndarray, labels: Sequence[int], class_names: Sequence[str],
                               files: Sequence[Path]) -> EvaluationReport:
     """Build a report from probabilities computed elsewhere (a head on cached features, say)."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.shape[1] == 1:
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
+    probabilities = class_probabilities(np.asarray(probabilities, dtype=np.float64))
     if probabilities.shape != (len(labels), len(class_names)):
         raise CourseError(f"probabilities have shape {probabilities.shape}, expected ({len(labels)}, {len(class_names)})")
     return EvaluationReport(tuple(class_names), tuple(Path(f) for f in files), np.asarray(labels, dtype=np.int64), probabilities)
@@ -132,6 +130,4 @@ def evaluate(model: keras.Model, split: Split, class_names: Sequence[str] | None
         )
     image_size = tuple(int(d) for d in model.input_shape[1:3])
     images = make_dataset(split, image_size=image_size, batch_size=batch_size, cache=False).map(lambda x, _y: x)
-    raw = model.predict(images, verbose=0)
-    probabilities = np.concatenate([1 - raw, raw], axis=1) if is_binary(model) else raw
-    return report_from_probabilities(probabilities, split.labels, class_names, split.files)
+    return report_from_probabilities(model.predict(images, verbose=0), split.labels, class_names, split.files)

@@ -55,8 +55,9 @@ def check_dropout_head(head, validation) -> bool:
     import numpy as np
 
     rates = [layer.rate for layer in head.layers if layer.__class__.__name__ == "Dropout"]
-    raw = head.predict(validation.features, verbose=0)
-    predicted = (raw[:, 0] > 0.5).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
+    from tl_helpers.models.build import class_probabilities
+
+    predicted = class_probabilities(head.predict(validation.features, verbose=0)).argmax(axis=1)
     accuracy = float(np.mean(predicted == validation.labels))
     ok = rates == [0.5] and accuracy >= 0.97
     hint = ("build it with train_head(..., dropout=0.5)" if rates != [0.5] else

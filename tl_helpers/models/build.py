@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from tl_helpers.backbones import DEFAULT_BACKBONE, REGISTRY, build_backbone
 from tl_helpers.config import DEFAULT_SEED
@@ -111,6 +112,13 @@ def build_classifier(
 def is_binary(model: keras.Model) -> bool:
     """True for a one-sigmoid-unit classifier."""
     return model.output_shape[-1] == 1
+
+
+def class_probabilities(raw: np.ndarray) -> np.ndarray:
+    """``(n, classes)`` probabilities from a model's output: one sigmoid column ``p`` becomes
+    ``[1 - p, p]`` so binary and multi-class results can be handled the same way."""
+    raw = np.asarray(raw)
+    return np.concatenate([1.0 - raw, raw], axis=1) if raw.shape[1] == 1 else raw
 
 
 def loss_for(model: keras.Model) -> keras.losses.Loss:

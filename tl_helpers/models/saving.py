@@ -12,7 +12,7 @@ import numpy as np
 
 from tl_helpers.backbones import preprocessing  # noqa: F401 - registers CaffePreprocess for loading
 from tl_helpers.errors import CourseError
-from tl_helpers.models.build import class_names_of, is_binary
+from tl_helpers.models.build import class_names_of, class_probabilities
 
 
 class ModelFileError(CourseError):
@@ -48,8 +48,7 @@ class LoadedClassifier:
 
 def probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """``(n, classes)`` probabilities from a classifier; a sigmoid's p becomes ``[1 - p, p]``."""
-    raw = model.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0)
-    return np.concatenate([1.0 - raw, raw], axis=1) if is_binary(model) else raw
+    return class_probabilities(model.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0))
 
 
 def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:

@@ -22,6 +22,7 @@ from tl_helpers.backbones import DEFAULT_BACKBONE
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
 from tl_helpers.models import build_classifier, check_compiled, compile_classifier, unfreeze_top
+from tl_helpers.models.build import class_probabilities
 from tl_helpers.training.features import FeatureSet, extract_features
 from tl_helpers.training.strategy import distribution_strategy
 
@@ -246,5 +247,4 @@ def fine_tune(
 
 def predict_features_head(head: keras.Model, features: FeatureSet) -> np.ndarray:
     """``(n, classes)`` probabilities of a head on stored features."""
-    raw = head.predict(features.features, batch_size=512, verbose=0)
-    return np.concatenate([1.0 - raw, raw], axis=1) if raw.shape[1] == 1 else raw
+    return class_probabilities(head.predict(features.features, batch_size=512, verbose=0))
