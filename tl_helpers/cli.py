@@ -61,33 +61,23 @@ def _data_manifest(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tl_helpers.data.folders import folder_splits
-    from tl_helpers.data.pipelines import make_dataset
     from tl_helpers.evaluate import evaluate
     from tl_helpers.models import save_classifier
-    from tl_helpers.training import feature_extraction, fine_tune
+    from tl_helpers.training import train_folder
 
-    if args.epochs < 1 or args.fine_tune_epochs < 1:
-        raise CourseError("--epochs and --fine-tune-epochs must be at least 1")
-    if args.fine_tune_blocks < 0:
-        raise CourseError("--fine-tune-blocks cannot be negative")
-    splits = folder_splits(args.data_dir, validation_fraction=args.validation_fraction)
+    trained = train_folder(args.data_dir, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs,
+                           fine_tune_blocks=args.fine_tune_blocks, fine_tune_epochs=args.fine_tune_epochs,
+                           validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
+                           verbose=not args.quiet)
+    splits, history = trained.splits, trained.history
     print(f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images")
-    if len(splits.validation) == 0:
-        raise CourseError(f"{args.data_dir}: too few images to carve a validation set; add more images per class")
-    result = feature_extraction(splits, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, verbose=not args.quiet)
-    print(f"head trained: best validation accuracy {result.history.best():.4f}")
-    model = result.classifier()
-    if args.fine_tune_blocks:
-        size = (args.image_size, args.image_size)
-        train = make_dataset(splits.train, image_size=size, shuffle=True)
-        validation = make_dataset(splits.validation, image_size=size)
-        history = fine_tune(model, train, validation, blocks=args.fine_tune_blocks, epochs=args.fine_tune_epochs,
-                            history=result.history, verbose=not args.quiet)
+    head_epochs = history.fine_tune_start if history.fine_tune_start is not None else history.epochs
+    print(f"head trained: best validation accuracy {max(history.history['val_accuracy'][:head_epochs]):.4f}")
+    if history.fine_tune_start is not None:
         print(f"fine-tuned: best validation accuracy {max(history.history['val_accuracy'][history.fine_tune_start:]):.4f}")
     if len(splits.test):
-        print(evaluate(model, splits.test).table())
-    print(f"saved {save_classifier(model, args.out)}")
+        print(evaluate(trained.model, splits.test).table())
+    print(f"saved {save_classifier(trained.model, args.out)}")
     return 0
 
 
@@ -148,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone", default="efficientnet_lite0", help="backbone name (an unknown name lists the valid ones)")
     train.add_argument("--image-size", type=int, default=224)
     train.add_argument("--epochs", type=int, default=50, help="most epochs for the head (early stopping usually ends sooner)")
-    train.add_argument("--fine-tune-blocks", type=int, default=0, help="also fine-tune the top N blocks of the base")
+    train.add_argument("--fine-tune-blocks", type=int, default=0, help="also fine-tune the top N blocks of the base (on cached activations)")
     train.add_argument("--fine-tune-epochs", type=int, default=5)
     train.add_argument("--validation-fraction", type=float, default=0.15, help="carved by file name when there is no validation/ folder")
+    train.add_argument("--test-fraction", type=float, default=0.0, help="also hold out a test split (class-folder layout only)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(handler=_train)
 

@@ -1,6 +1,16 @@
-"""Training: cached feature extraction, head training, end-to-end fitting and fine-tuning."""
+"""Training: cached feature extraction, head training, end-to-end fitting, fine-tuning and fast
+fine-tuning on cached activations."""
 
 from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
+from tl_helpers.training.fast_fine_tuning import (
+    ActivationSet,
+    activation_dataset,
+    extract_activations,
+    fast_fine_tune,
+    pooled_features,
+    split_backbone,
+)
+from tl_helpers.training.folder import FolderTraining, check_training_folder, train_folder
 from tl_helpers.training.recipes import (
     EpochLine,
     FeatureExtractionResult,
@@ -17,6 +27,15 @@ from tl_helpers.training.recipes import (
 from tl_helpers.training.strategy import distribution_strategy
 
 __all__ = [
+    "FolderTraining",
+    "check_training_folder",
+    "train_folder",
+    "ActivationSet",
+    "activation_dataset",
+    "extract_activations",
+    "fast_fine_tune",
+    "pooled_features",
+    "split_backbone",
     "EpochLine",
     "FeatureExtractionResult",
     "FeatureSet",

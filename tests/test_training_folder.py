@@ -1,0 +1,50 @@
+"""train_folder: the recipe behind ``python -m tl_helpers train`` and notebook 06."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_image
+from tl_helpers.errors import CourseError
+from tl_helpers.models import parameter_counts
+from tl_helpers.models.build import class_names_of
+from tl_helpers.training import check_training_folder, train_folder
+
+
+def test_feature_extraction_only(colour_folder):
+    trained = train_folder(colour_folder, image_size=64, epochs=30, verbose=False)
+    assert class_names_of(trained.model) == ["blue_things", "green_things", "red_things"]
+    assert trained.history.fine_tune_start is None and trained.history.epochs >= 1
+    assert trained.history.best() >= 0.9  # three colours are easy for ImageNet features
+    assert parameter_counts(trained.model).trainable == 1280 * 3 + 3  # only the head is trainable
+
+
+def test_with_fine_tuning_and_a_test_split(colour_folder):
+    trained = train_folder(colour_folder, image_size=64, epochs=5, fine_tune_blocks=2, fine_tune_epochs=2,
+                           test_fraction=0.2, verbose=False)
+    assert len(trained.splits.test) > 0
+    assert trained.history.fine_tune_start is not None and trained.history.epochs > trained.history.fine_tune_start
+    assert parameter_counts(trained.model).trainable > 1280 * 3 + 3  # the top blocks were unfrozen
+    images = np.zeros((1, 64, 64, 3), np.float32)
+    assert trained.model.predict(images, verbose=0).shape == (1, 3)
+
+
+@pytest.mark.parametrize("validation, test", [(0.0, 0.0), (1.0, 0.0), (0.6, 0.5), (-0.1, 0.0)])
+def test_impossible_fractions_are_refused(colour_folder, validation, test):
+    with pytest.raises(CourseError, match="impossible split fractions"):
+        check_training_folder(colour_folder, validation, test)
+
+
+def test_bad_numbers_are_refused(colour_folder):
+    with pytest.raises(CourseError, match="at least 1"):
+        train_folder(colour_folder, epochs=0, verbose=False)
+    with pytest.raises(CourseError, match="cannot be negative"):
+        train_folder(colour_folder, fine_tune_blocks=-1, verbose=False)
+
+
+def test_too_few_images_for_validation(tmp_path):
+    for name in ("cats", "dogs"):
+        write_image(tmp_path / "tiny" / name / "only.png", seed=len(name))
+    with pytest.raises(CourseError, match="too few images to carve a validation set"):
+        check_training_folder(tmp_path / "tiny")
