@@ -52,3 +52,16 @@ def test_installed_versions_match_the_pins():
     for requirement in _pyproject_dependencies():
         name, pinned = requirement.split("==")
         assert version(name) == pinned, f"{name} {version(name)} is installed but {pinned} is pinned; run make install"
+
+
+def test_only_the_retracing_notice_is_hidden(caplog):
+    import logging
+
+    import tl_helpers  # noqa: F401  (installs the filter)
+
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("5 out of the last 7 calls to <function f> triggered tf.function retracing. Tracing is expensive")
+        logger.warning("a warning a learner should see")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ["a warning a learner should see"]

@@ -115,3 +115,43 @@ def test_fine_tuning_exercise_checks(tmp_path):
     said = loaded.class_names[int(loaded.predict_proba(load_image(image, (48, 48))[None])[0].argmax())]
     assert exercises.check_predicted_class(loaded, image, said)
     assert not exercises.check_predicted_class(loaded, image, "cats" if said == "dogs" else "dogs")
+
+
+def _three_class_report():
+    import numpy as np
+    from tl_helpers.evaluate import report_from_probabilities
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1, 2], 10)
+    probabilities = rng.dirichlet(np.ones(3), size=30)
+    probabilities[np.arange(30), labels] += 0.6  # mostly right, with some mistakes left
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return report_from_probabilities(probabilities, labels, ["a", "b", "c"], [f"{i}.jpg" for i in range(30)])
+
+
+def test_multiclass_exercise_checks(capsys):
+    import numpy as np
+
+    report = _three_class_report()
+    matrix = report.confusion
+    assert matrix.trace() < 30  # the toy report does contain mistakes
+    recall = {name: matrix[i, i] / matrix[i].sum() for i, name in enumerate(report.class_names)}
+    assert exercises.check_recall_from_confusion(report, recall)
+    precision_instead = {name: matrix[i, i] / matrix[:, i].sum() for i, name in enumerate(report.class_names)}
+    assert recall != precision_instead and not exercises.check_recall_from_confusion(report, precision_instead)
+
+    def right(probabilities, labels, k):
+        return np.mean([label in np.argsort(-row)[:k] for row, label in zip(probabilities, labels)])
+
+    def off_by_one(probabilities, labels, k):
+        return right(probabilities, labels, k + 1)
+
+    assert exercises.check_top_k_function(right, report)
+    assert not exercises.check_top_k_function(off_by_one, report)
+
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    i, j = np.unravel_index(off.argmax(), off.shape)
+    assert exercises.check_most_confused_pair(report, (report.class_names[i], report.class_names[j]))
+    assert not exercises.check_most_confused_pair(report, (report.class_names[j], report.class_names[j]))
+    assert "not yet" in capsys.readouterr().out

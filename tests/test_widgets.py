@@ -72,3 +72,15 @@ def test_browser_with_no_mistakes(tmp_path):
     model = build_classifier("efficientnet_lite0", 2, image_size=48, weights=None)
     browser = MisclassificationBrowser(model, report)
     assert browser.position.value == "no mistakes to browse" and browser.next.disabled
+
+
+def test_choose_file_fills_the_upload_like_the_browser_does(colour_folder, tmp_path):
+    splits = folder_splits(colour_folder)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=64)
+    predictor = UploadPredictor(model, top_k=2)
+    predictor.choose_file(splits.validation.files[0])
+    uploaded = predictor.upload.value[0]
+    assert uploaded["name"] == splits.validation.files[0].name and uploaded["type"] == "image/png"
+    assert bytes(uploaded["content"]) == splits.validation.files[0].read_bytes()
+    predictor.button.click()
+    assert len(predictor.last_prediction) == 2 and splits.validation.files[0].name in predictor.result.value

@@ -17,3 +17,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
+
+# TensorFlow logs "N out of the last M calls ... triggered tf.function retracing" when several
+# models are evaluated one after another, as the notebooks do on purpose. Only that message is hidden.
+import logging  # noqa: E402
+
+
+class _NoRetracingNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())

@@ -117,3 +117,43 @@ def check_predicted_class(loaded, image_path: str | Path, answer: str) -> bool:
     expected = loaded.class_names[int(probabilities.argmax())]
     return _verdict(answer == expected, f"the model says {expected} ({probabilities.max():.1%}).",
                     "use loaded.predict_proba on the image loaded with load_image(path, loaded.image_size)[None].")
+
+
+def check_recall_from_confusion(report, answer: Mapping[str, float]) -> bool:
+    """Exercise: compute each class's recall from the confusion matrix alone."""
+    expected = report.recall
+    wrong = [name for name in expected if name not in answer or abs(float(answer[name]) - expected[name]) > 1e-6]
+    return _verdict(not wrong, "recall = the diagonal cell divided by the sum of its row (all images of that class).",
+                    f"{len(wrong)} classes differ ({', '.join(wrong)}); rows of report.confusion are true classes, columns predictions.")
+
+
+def check_top_k_function(top_k_accuracy: Callable, report) -> bool:
+    """Exercise: write ``top_k_accuracy(probabilities, labels, k)`` from scratch."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    toy = rng.dirichlet(np.ones(4), size=20)
+    toy_labels = rng.integers(0, 4, size=20)
+    cases = [(toy, toy_labels, k) for k in (1, 2, 4)] + [(report.probabilities, report.labels, k) for k in (1, 2, 3)]
+    wrong = 0
+    for probabilities, labels, k in cases:
+        top = np.argsort(-probabilities, axis=1)[:, :k]
+        expected = float(np.mean(np.any(top == np.asarray(labels)[:, None], axis=1)))
+        wrong += abs(float(top_k_accuracy(probabilities, labels, k)) - expected) > 1e-9
+    return _verdict(not wrong, "your function matches the report for k = 1, 2, 3 (and k = 1 is plain accuracy).",
+                    f"{wrong} of {len(cases)} cases differ; take the k largest probabilities per row (np.argsort(-p)[:, :k]) and check the label is among them.")
+
+
+def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
+    """Exercise: which (true class, predicted class) pair is the most frequent mistake?"""
+    import numpy as np
+
+    matrix = report.confusion.copy()
+    np.fill_diagonal(matrix, 0)
+    if matrix.sum() == 0:
+        return _verdict(answer is None, "there are no mistakes at all.", "the model made no mistakes: the answer is None.")
+    top = matrix.max()
+    best = {(report.class_names[i], report.class_names[j]) for i, j in zip(*np.nonzero(matrix == top))}
+    ok = answer is not None and tuple(answer) in best
+    return _verdict(ok, f"{' / '.join(f'{t} taken for {p}' for t, p in sorted(best))}: {top} images.",
+                    "zero the diagonal of report.confusion and find the largest remaining cell (row = true, column = predicted).")

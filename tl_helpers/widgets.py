@@ -3,8 +3,10 @@ model's mistakes with Grad-CAM. Both take any classifier built or loaded by the 
 
 from __future__ import annotations
 
+import datetime
 import html
 import io
+import mimetypes
 import tempfile
 from pathlib import Path
 
@@ -61,6 +63,15 @@ class UploadPredictor:
         self.last_prediction: list[tuple[str, float]] = []
         self.button.on_click(lambda _button: self.predict_uploaded())
         self.widget = widgets.VBox([widgets.HBox([self.upload, self.button]), widgets.HBox([self.image, self.result])])
+
+    def choose_file(self, path: str | Path) -> None:
+        """Put a file from disk into the upload widget, as if it had been chosen in the browser
+        (for demonstrations and tests; a learner uses the *Choose image* button)."""
+        path = Path(path)
+        content = path.read_bytes()
+        self.upload.value = ({"name": path.name, "type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                              "size": len(content), "content": memoryview(content),
+                              "last_modified": datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)},)
 
     def predict_uploaded(self) -> list[tuple[str, float]]:
         """Predict the uploaded file; a file that is not an image gives a message, not a traceback."""
