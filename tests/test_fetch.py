@@ -329,3 +329,30 @@ def test_mirror_with_a_broken_image_is_refused_with_its_name(tmp_path, http_serv
     spec = make_spec(http_server, "tiny_pets.tgz", b"never downloaded")
     with pytest.raises(DatasetIntegrityError, match=r"cats\.1\.jpg \(empty file"):
         fetch(spec, mirror=mirror, data_dir=tmp_path / "data", quiet=True)
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip"])
+def test_disk_filling_up_during_extraction(http_server, source, tmp_path, monkeypatch, kind):
+    import errno
+
+    payload = tgz_bytes(source) if kind == "tgz" else zip_bytes(source)
+    spec = make_spec(http_server, f"tiny_pets.{kind}", payload)
+    module, name = (tarfile, "copyfileobj") if kind == "tgz" else (shutil, "copyfileobj")
+    real_copy = getattr(module, name)
+    written = []
+
+    def copy_until_full(*args, **kwargs):
+        if len(written) >= 3:  # three files fit, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(args)
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, copy_until_full)
+    with pytest.raises(DatasetUnavailableError, match="filled up while extracting"):
+        fetch(spec, data_dir=tmp_path, quiet=True)
+    assert not (tmp_path / "tiny_pets" / "tiny_pets").exists(), "no half-extracted dataset may be left"
+    assert not (tmp_path / "tiny_pets" / ".extracting").exists()
+
+    monkeypatch.setattr(module, name, real_copy)  # space freed: the kept archive is reused, not downloaded again
+    root = fetch(spec, data_dir=tmp_path, quiet=True)
+    assert len(list((root / "dogs").iterdir())) == 5 and len(http_server.requests) == 1

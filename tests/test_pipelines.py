@@ -54,3 +54,32 @@ def test_load_dataset_on_real_flowers(mirror):
     assert images.shape == (50, 64, 64, 3)
     assert labels.numpy().tolist() == list(pipelines.splits.test.labels[:50])
     assert sum(1 for _ in pipelines.validation.unbatch()) == len(pipelines.splits.validation) == 300
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_exactly_like_pil(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    from tl_helpers.data.images import exif_orientation, load_image
+
+    pixels = np.random.default_rng(orientation).integers(0, 256, (4, 6, 3), dtype=np.uint8)  # not square, not symmetric
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"phone_{orientation}.png"
+    Image.fromarray(pixels).save(path, exif=exif)
+    assert exif_orientation(path) == orientation
+    with Image.open(path) as image:
+        upright = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    decoded = decode_and_resize(str(path), upright.shape[:2], exif_orientation(path)).numpy()
+    np.testing.assert_array_equal(decoded, upright)
+    # Training (the pipeline) and prediction (load_image) now see the same upright photo.
+    batch, _ = next(iter(make_dataset(Split((path,), (0,)), image_size=upright.shape[:2], batch_size=1)))
+    np.testing.assert_array_equal(batch[0].numpy(), load_image(path, upright.shape[:2]))
+
+
+def test_files_without_a_readable_orientation_count_as_upright(tmp_path):
+    from tl_helpers.data.images import exif_orientation
+
+    plain = write_image(tmp_path / "plain.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    assert exif_orientation(plain) == 1 and exif_orientation(tmp_path / "notes.txt") == 1

@@ -13,7 +13,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tl_helpers.data.images import image_problem, is_image_name, list_images
+from tl_helpers.data.images import has_images, image_problem, is_image_name, list_images
 from tl_helpers.data.splits import DatasetSplits, Split, split_class_folders, split_counts, stable_order
 from tl_helpers.errors import CourseError
 
@@ -26,7 +26,7 @@ def folder_classes(root: Path) -> list[str]:
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     classes, empty = [], []
     for folder in subfolders:
-        (classes if any(is_image_name(f) for f in folder.iterdir() if f.is_file()) else empty).append(folder.name)
+        (classes if has_images(folder) else empty).append(folder.name)
     if empty:
         warnings.warn(f"{root}: skipped sub-folder(s) without images: {', '.join(empty)}", stacklevel=2)
     if not classes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -17,48 +18,117 @@ def is_image_name(path: Path) -> bool:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name, with a warning naming any other files.
+    """Image files inside ``folder`` and its sub-folders (as Keras's ``image_dataset_from_directory``
+    reads them), sorted by path, with a warning naming everything left out.
 
-    Files that are not images (``Thumbs.db``, ``.DS_Store``, text files) are skipped, never
-    silently: the warning says which ones.
+    Left out, never silently: files that are not images (``Thumbs.db``, ``.DS_Store``, text
+    files), links to files outside the dataset folder (``folder``'s parent: a link there could
+    pull a validation photo into training, or read anything on the disk), and links to folders,
+    which are not followed.
     """
     folder = Path(folder)
-    images, skipped = [], []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
-            continue
-        (images if is_image_name(path) else skipped).append(path)
+    boundary = folder.parent.resolve()
+    images: list[Path] = []
+    skipped: list[Path] = []
+    outside: list[Path] = []
+    linked_folders: list[Path] = []
+    for directory, subdirectories, filenames in os.walk(folder):  # does not follow links to folders
+        here = Path(directory)
+        linked_folders += [here / name for name in subdirectories if (here / name).is_symlink()]
+        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith(".") and not (here / name).is_symlink())
+        for name in sorted(filenames):
+            path = here / name
+            if not is_image_name(path):
+                skipped.append(path)
+            elif path.is_symlink() and not path.resolve().is_relative_to(boundary):
+                outside.append(path)
+            else:
+                images.append(path)
+
+    def names(paths: list[Path]) -> str:
+        shown = ", ".join(str(p.relative_to(folder)) for p in paths[:5])
+        return shown + (" ..." if len(paths) > 5 else "")
+
     if skipped:
-        names = ", ".join(p.name for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
-        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not images: {names}", stacklevel=2)
-    return images
+        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not images: {names(skipped)}", stacklevel=2)
+    if outside:
+        warnings.warn(f"{folder}: skipped {len(outside)} link(s) to files outside {boundary}: {names(outside)}; "
+                      "copy the photos into the folder if you want them used", stacklevel=2)
+    if linked_folders:
+        warnings.warn(f"{folder}: did not follow {len(linked_folders)} link(s) to folders: {names(linked_folders)}", stacklevel=2)
+    return sorted(images)
+
+
+def has_images(folder: Path) -> bool:
+    """True when ``folder`` or any of its sub-folders holds a file with an image name."""
+    return any(is_image_name(Path(name)) for _, _, filenames in os.walk(folder) for name in filenames)
+
+
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag of an image file (1 = stored upright; 2-8 = mirror and/or rotate),
+    1 when there is none or it cannot be read. Only the header is read."""
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+LARGE_IMAGE_PIXELS = 40_000_000  # beyond this, warn: every use decodes the full image
+
+# Pillow's "possible decompression bomb" warning (over 89 megapixels) is replaced by the clearer
+# one in image_problem; images over twice that limit still raise and are reported as problems.
+# (A filter, not catch_warnings: image_problem runs in threads, and catch_warnings is not thread-safe.)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def image_problem(path: Path) -> str | None:
     """Why ``path`` cannot be used as an image, or ``None`` when it decodes completely.
 
     JPEGs are decoded at reduced scale (``draft``), which still reads every byte of the file and
-    so catches truncation, at a fraction of the cost of a full decode.
+    so catches truncation, at a fraction of the cost of a full decode. Very large images are
+    usable but slow: they get a warning that says so. Images too large for Pillow's safety limit
+    (over about 179 megapixels) are reported as a problem.
     """
     try:
         if Path(path).stat().st_size == 0:
             return "empty file (0 bytes)"
         with Image.open(path) as image:
+            width, height = image.size
             image.draft("RGB", (64, 64))
             image.load()
     except UnidentifiedImageError:
         return "not a recognised image format"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         return f"cannot be decoded ({error})"
+    if width * height > LARGE_IMAGE_PIXELS:
+        warnings.warn(f"{path}: {width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is decoded at full size "
+                      f"(about {width * height * 3 / 1e6:.0f} MB) every time it is used, then shrunk; "
+                      "resize such photos once beforehand to train faster", stacklevel=2)
     return None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB the way TensorFlow's decoder makes it: 16-bit images keep their high byte (Pillow's
+    own conversion would clip them to white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
+        deep = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((np.clip(deep, 0, 65535) >> 8).astype(np.uint8))
+    return image.convert("RGB")
 
 
 def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
     """One image as a float32 ``(height, width, 3)`` array in 0-255, the way a camera meant it.
 
     EXIF orientation is applied (phones store portrait photos sideways with a rotation tag),
-    grayscale, palette, CMYK and alpha images become RGB, and ``size`` = (height, width)
-    resizes bilinearly like the training pipeline.
+    grayscale, 16-bit, palette, CMYK and alpha images become RGB exactly as in the training
+    pipeline, and ``size`` = (height, width) resizes bilinearly like the training pipeline.
     """
     import numpy as np
     from PIL import ImageOps
@@ -67,7 +137,7 @@ def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
     if problem:
         raise ValueError(f"{path}: {problem}")
     with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
+        image = _to_rgb(ImageOps.exif_transpose(image))
         if size is not None:
             image = image.resize((size[1], size[0]), Image.BILINEAR)
         return np.asarray(image, dtype=np.float32)

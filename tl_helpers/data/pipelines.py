@@ -16,18 +16,42 @@ import tensorflow as tf
 
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.fetch import fetch
+from tl_helpers.data.images import exif_orientation
 from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def decode_and_resize(path: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Turn a decoded image upright according to its EXIF orientation (1-8), as
+    ``PIL.ImageOps.exif_transpose`` does: phones store portrait photos sideways with that tag."""
+    def transpose(x: tf.Tensor) -> tf.Tensor:
+        return tf.transpose(x, [1, 0, 2])
+
+    branches = [
+        lambda: image,  # 0: not a valid tag, leave as stored
+        lambda: image,  # 1: upright
+        lambda: tf.image.flip_left_right(image),  # 2: mirrored
+        lambda: tf.image.rot90(image, 2),  # 3: upside down
+        lambda: tf.image.flip_up_down(image),  # 4: mirrored upside down
+        lambda: transpose(image),  # 5: mirrored along the diagonal
+        lambda: tf.image.rot90(image, 3),  # 6: stored rotated 90 degrees anticlockwise
+        lambda: tf.image.rot90(transpose(image), 2),  # 7: mirrored along the other diagonal
+        lambda: tf.image.rot90(image, 1),  # 8: stored rotated 90 degrees clockwise
+    ]
+    return tf.switch_case(tf.clip_by_value(tf.cast(orientation, tf.int32), 0, 8), branches)
+
+
+def decode_and_resize(path: tf.Tensor, image_size: tuple[int, int], orientation: tf.Tensor | int = 1) -> tf.Tensor:
     """Read one image file into a ``uint8`` tensor of ``image_size`` with 3 channels.
 
     Grayscale images are expanded to RGB and an alpha channel is dropped (``channels=3``);
-    animated GIFs contribute their first frame.
+    animated GIFs contribute their first frame; ``orientation`` (the file's EXIF tag, see
+    ``exif_orientation``) turns the image upright first, so training sees photos the way
+    ``load_image`` (prediction) and the photographer see them.
     """
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = apply_orientation(image, tf.convert_to_tensor(orientation))
     image = tf.image.resize(image, image_size)  # bilinear, like image_dataset_from_directory
     return tf.saturate_cast(tf.round(image), tf.uint8)  # uint8 keeps the in-memory cache 4x smaller
 
@@ -51,8 +75,9 @@ def make_dataset(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     paths = tf.constant([os.fspath(p) for p in split.files], dtype=tf.string)
     labels = tf.constant(split.labels, dtype=tf.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-    dataset = dataset.map(lambda p, y: (decode_and_resize(p, image_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    orientations = tf.constant([exif_orientation(p) for p in split.files], dtype=tf.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, orientations))
+    dataset = dataset.map(lambda p, y, o: (decode_and_resize(p, image_size, o), y), num_parallel_calls=AUTOTUNE, deterministic=True)
     if cache:
         dataset = dataset.cache()
     if shuffle:

@@ -47,8 +47,19 @@ class LoadedClassifier:
 
 
 def probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """``(n, classes)`` probabilities from a classifier; a sigmoid's p becomes ``[1 - p, p]``."""
-    return class_probabilities(model.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0))
+    """``(n, classes)`` probabilities from a classifier; a sigmoid's p becomes ``[1 - p, p]``.
+
+    ``images`` is a batch ``(n, height, width, 3)`` in 0-255 at the model's input size; anything
+    else is refused with a message that says how to load photos at the right size.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    expected = tuple(model.input_shape[1:])
+    fits = images.ndim == 4 and all(want is None or want == got for want, got in zip(expected, images.shape[1:]))
+    if not fits:
+        hint = " (one image needs a batch axis: image[None])" if images.ndim == 3 else ""
+        raise CourseError(f"images of shape {images.shape} do not fit this model, which takes batches of {expected} "
+                          f"(height, width, channels){hint}; load photos with load_image(path, {expected[:2]}), which resizes them")
+    return class_probabilities(model.predict(images, batch_size=batch_size, verbose=0))
 
 
 def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:
