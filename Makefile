@@ -10,15 +10,19 @@ PY              := $(VENV)/bin/python
 STAMP           := $(VENV)/.installed
 NOTEBOOKS       := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 LAB_PORT        ?= 8888
+LAB_ARGS        ?=
 PYTEST_ARGS     ?=
+# JupyterLab refuses to start as root unless told; classroom containers often run as root.
+ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks install clean-venv student help
+.PHONY: lab test unit notebooks e2e install clean-venv student help
 
 help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
 	@echo "make test   - create .venv if missing, install, run unit tests and every notebook (nbval)"
 	@echo "make unit   - unit tests only;  make notebooks - notebooks only"
 	@echo "make student - copies of the notebooks without solutions, in student/"
+	@echo "make e2e    - JupyterLab in headless Chromium: widgets render, upload works (installs chromium with apt if root)"
 
 $(PY):
 	$(PYTHON_FOR_VENV) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -33,7 +37,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 unit: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
@@ -52,3 +56,15 @@ student: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The learner's view: JupyterLab from .venv in headless Chromium (Debian's package; Playwright
+# drives it and never downloads a browser). Screenshots land in e2e/artifacts/.
+e2e: install
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null 2>&1 \
+	            || echo "could not install chromium with apt-get; the browser tests will be skipped"; \
+	    else echo "chromium is not installed and cannot be installed here (not root or no apt-get); the browser tests will be skipped"; fi; \
+	fi
+	$(PY) -m pip install --quiet -e ".[e2e]"
+	$(PY) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
