@@ -16,6 +16,7 @@ from tl_helpers.training import feature_extraction
 from tl_helpers.training.fast_fine_tuning import (
     ActivationSet,
     activation_dataset,
+    backbone_section,
     extract_activations,
     fast_fine_tune,
     pooled_features,
@@ -35,6 +36,20 @@ def test_bottom_then_top_equals_the_whole_base(name):
     # The top is made of the base's own layers: training it trains the base.
     base_layers = {id(layer) for layer in base.layers}
     assert all(id(layer) in base_layers for layer in top.layers[1:])
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2"])
+def test_a_section_turns_a_lower_cut_into_a_higher_one(name):
+    base = build_backbone(name, (SIZE, SIZE), weights=None)
+    bottom5, top5 = split_backbone(base, 5)
+    bottom2, top2 = split_backbone(base, 2)
+    section = backbone_section(base, 5, 2)
+    images = np.random.default_rng(1).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)
+    lower = bottom5(images, training=False)
+    np.testing.assert_allclose(section(lower, training=False).numpy(), bottom2(images, training=False).numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(top2(section(lower)).numpy(), top5(lower).numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(CourseError, match="from_blocks > to_blocks"):
+        backbone_section(base, 2, 5)
 
 
 def test_cut_must_leave_something_on_both_sides():

@@ -20,6 +20,7 @@ from tl_helpers.training import (
     EpochLine,
     FeatureSet,
     TrainingHistory,
+    balanced_class_weights,
     cache_key,
     classifier_from_head,
     extract_features,
@@ -75,6 +76,32 @@ def test_head_learns_separable_features():
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     probs = predict_features_head(head, validation)
     assert probs.shape == (40, 2) and np.mean(probs.argmax(1) == validation.labels) >= 0.95
+
+
+def test_balanced_class_weights_make_every_class_count_the_same():
+    weights = balanced_class_weights([0] * 30 + [1] * 10 + [2] * 20)
+    assert weights == pytest.approx({0: 60 / 90, 1: 60 / 30, 2: 60 / 60})
+    assert 30 * weights[0] == pytest.approx(10 * weights[1]) == pytest.approx(20 * weights[2])
+    with pytest.raises(CourseError, match="at least two classes"):
+        balanced_class_weights([1, 1, 1])
+
+
+def test_class_weights_raise_the_recall_of_a_rare_class():
+    rng = np.random.default_rng(3)
+
+    def overlapping(count_0, count_1):
+        labels = np.r_[np.zeros(count_0, np.int32), np.ones(count_1, np.int32)]
+        features = (np.where(labels[:, None] == 1, 0.6, -0.6) + rng.normal(0, 1.0, (len(labels), 4))).astype(np.float32)
+        return FeatureSet(features, labels, ())
+
+    # Validation as imbalanced as training (early stopping watches it); recall measured on balanced data.
+    train, validation, test = overlapping(300, 12), overlapping(300, 12), overlapping(200, 200)
+    recall = {}
+    for name, weights in [("plain", None), ("balanced", balanced_class_weights(train.labels))]:
+        head, _ = train_head(train, validation, 2, learning_rate=1e-2, epochs=60, patience=60, verbose=False, class_weight=weights)
+        predicted = predict_features_head(head, test).argmax(1)
+        recall[name] = np.mean(predicted[test.labels == 1] == 1)
+    assert recall["balanced"] > recall["plain"] + 0.2, recall
 
 
 def test_early_stopping_ends_training_and_restores_the_best_weights():

@@ -157,3 +157,15 @@ def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
     ok = answer is not None and tuple(answer) in best
     return _verdict(ok, f"{' / '.join(f'{t} taken for {p}' for t, p in sorted(best))}: {top} images.",
                     "zero the diagonal of report.confusion and find the largest remaining cell (row = true, column = predicted).")
+
+
+def check_pitfalls_found(source: str, answer: set[int]) -> bool:
+    """Exercise: which of notebook 05's pitfalls does a piece of code contain?"""
+    from tl_helpers.pitfalls import lint_pitfalls
+
+    expected = lint_pitfalls(source)
+    missed, extra = set(expected) - set(answer), set(answer) - set(expected)
+    reasons = "; ".join(f"{number}: {why}" for number, why in expected.items())
+    return _verdict(not missed and not extra, f"{sorted(expected)}. {reasons}.",
+                    f"{len(missed)} missed, {len(extra)} not in this code. Look at the scaling layer, what is frozen, "
+                    "the head, and the loss against the label mode.")

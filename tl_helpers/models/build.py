@@ -68,8 +68,9 @@ def build_classifier(
     - ``head="pooling"`` (default): global average pooling, optional dropout, one dense layer.
       ``head="flatten"``: the classic blog recipe ``Flatten -> Dense(256, relu) -> Dropout(0.5)``.
     - Two classes give one sigmoid unit, more give a softmax; ``loss_for`` picks the loss.
-    - The base is called with ``training=False``: its BatchNorm layers keep using their ImageNet
-      statistics even after some layers are unfrozen for fine-tuning.
+    - The base is called with ``training=False``. Note that in Keras 3 ``fit`` overrides that
+      for nested models; what keeps BatchNorm on its ImageNet statistics during fine-tuning is
+      that ``unfreeze_top`` leaves the BatchNorm layers frozen (notebook 05, pitfall 3).
     - The base starts frozen; see ``freezing`` to unfreeze part of it.
     """
     if num_classes < 2:

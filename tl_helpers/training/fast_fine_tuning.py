@@ -72,17 +72,39 @@ def split_backbone(base: keras.Model, blocks_count: int) -> tuple[keras.Model, k
     # The name records where the cut is: it keys the activation cache.
     bottom = keras.Model(base.input, cut, name=f"{base.name}_below_{base.layers[first].name}")
 
-    top_input = keras.Input(shape=(None, None, cut.shape[-1]), name=f"{block_name}_input")
-    replayed: dict[int, keras.KerasTensor] = {id(cut): top_input}
-    for layer in base.layers[first:]:
+    top = _replay(base, first, len(base.layers), base.output, f"{base.name}_top{blocks_count}")
+    return bottom, top
+
+
+def _replay(base: keras.Model, first: int, stop: int, output: keras.KerasTensor, name: str) -> keras.Model:
+    """A model made of the base's own layers ``first..stop-1``, fed from a new input that stands
+    for the tensor entering layer ``first``."""
+    cut = base.layers[first].input
+    if isinstance(cut, (list, tuple)):
+        raise CourseError(f"cannot cut {base.name} before {base.layers[first].name}: it takes several inputs")
+    section_input = keras.Input(shape=(None, None, cut.shape[-1]), name=f"{base.layers[first].name}_input")
+    replayed: dict[int, keras.KerasTensor] = {id(cut): section_input}
+    for layer in base.layers[first:stop]:
         sources = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
         missing = [tensor.name for tensor in sources if id(tensor) not in replayed]
         if missing:
-            raise CourseError(f"cannot cut {base.name} before {block_name}: layer {layer.name} also reads {missing} from below the cut")
+            raise CourseError(f"cannot cut {base.name} before {base.layers[first].name}: layer {layer.name} also reads {missing} from below the cut")
         inputs = [replayed[id(tensor)] for tensor in sources]
         replayed[id(layer.output)] = layer(inputs if isinstance(layer.input, (list, tuple)) else inputs[0])
-    top = keras.Model(top_input, replayed[id(base.output)], name=f"{base.name}_top{blocks_count}")
-    return bottom, top
+    return keras.Model(section_input, replayed[id(output)], name=name)
+
+
+def backbone_section(base: keras.Model, from_blocks: int, to_blocks: int) -> keras.Model:
+    """The part of a backbone between two cuts: it maps the activations entering its top
+    ``from_blocks`` blocks to those entering its top ``to_blocks`` blocks (``from_blocks >
+    to_blocks``). Running it once over stored activations gives the activations of a higher cut
+    without running the images through the bottom again."""
+    base_blocks = backbone_blocks(base)
+    if not len(base_blocks) >= from_blocks > to_blocks >= 1:
+        raise CourseError(f"{base.name} has {len(base_blocks)} blocks; need {len(base_blocks)} >= from_blocks > to_blocks >= 1, "
+                          f"got from_blocks={from_blocks}, to_blocks={to_blocks}")
+    first, stop = base_blocks[-from_blocks][1], base_blocks[-to_blocks][1]
+    return _replay(base, first, stop, base.layers[stop].input, f"{base.name}_blocks{from_blocks}to{to_blocks}")
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -234,7 +256,7 @@ def fast_fine_tune(
     num_classes = 2 if binary else int(model.output_shape[-1])
     # A training model made of the same layer objects: the top blocks, then the classifier's head.
     inputs = keras.Input(shape=(None, None, train.activations.shape[-1]), name="activations")
-    x = top(inputs, training=False)  # BatchNorm in inference mode, as in the full classifier
+    x = top(inputs, training=False)  # BatchNorm stays in inference mode because unfreeze_top keeps it frozen
     for name in ("pool", "dropout", "probability" if binary else "probabilities"):
         if name in layer_names:
             x = model.get_layer(name)(x)
