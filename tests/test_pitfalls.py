@@ -309,3 +309,12 @@ def test_check_pitfalls_found(capsys):
     assert exercises.check_pitfalls_found(BLOG_CODE, {1, 2, 6, 11})
     assert not exercises.check_pitfalls_found(BLOG_CODE, {1, 2})
     assert "2 missed" in capsys.readouterr().out
+
+
+def test_check_candidate_rows(capsys):
+    found = pitfalls.Candidates(["lr 0.001, dropout 0, 1 epochs", "lr 0.003, dropout 0, 1 epochs", "lr 0.001, dropout 0, 5 epochs",
+                                 "lr 0.001, dropout 0.5, 1 epochs"], np.zeros(4), np.zeros((4, 2), bool))
+    assert exercises.check_candidate_rows(found, [0, 2])
+    assert not exercises.check_candidate_rows(found, [0, 2, 3])
+    assert not exercises.check_candidate_rows(found, None)
+    assert "start with 'lr 0.001, dropout 0,'" in capsys.readouterr().out

@@ -169,3 +169,11 @@ def check_pitfalls_found(source: str, answer: set[int]) -> bool:
     return _verdict(not missed and not extra, f"{sorted(expected)}. {reasons}.",
                     f"{len(missed)} missed, {len(extra)} not in this code. Look at the scaling layer, what is frozen, "
                     "the head, and the loss against the label mode.")
+
+
+def check_candidate_rows(candidates, answer, learning_rate: float = 1e-3, dropout: float = 0.0) -> bool:
+    """Exercise: which rows of a candidate search (``pitfalls.head_candidates``) used one setting?"""
+    prefix = f"lr {learning_rate:g}, dropout {dropout:g},"
+    expected = [i for i, name in enumerate(candidates.names) if name.startswith(prefix)]
+    return _verdict(list(answer or []) == expected, f"rows {expected}: {len(expected)} candidates, one per epoch count.",
+                    f"pick the rows of candidates.names that start with '{prefix}'.")
