@@ -172,3 +172,11 @@ def test_images_of_the_wrong_size_are_refused_with_the_fix(tmp_path):
     with pytest.raises(CourseError, match=r"batch axis: image\[None\]"):
         probabilities(model, np.zeros((32, 32, 3)))
     assert probabilities(model, np.zeros((2, 32, 32, 3))).shape == (2, 2)
+
+
+def test_a_photo_only_pillow_can_read_is_refused_with_the_fix(tmp_path):
+    # A TIFF saved under a .png name: Pillow opens it, TensorFlow's decoder (the course's one image path) cannot.
+    path = tmp_path / "scan.png"
+    Image.fromarray(np.full((20, 30, 3), 120, np.uint8)).save(path, format="TIFF")
+    with pytest.raises(ValueError, match=r"scan\.png: TensorFlow cannot decode it .*save it again as an ordinary RGB JPEG or PNG"):
+        load_image(path, (16, 16))

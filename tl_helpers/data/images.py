@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from tl_helpers.errors import CourseWarning
+
 # The formats TensorFlow's decode_image reads, which is what the pipelines use.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp"})
 
@@ -50,12 +52,12 @@ def list_images(folder: Path) -> list[Path]:
         return shown + (" ..." if len(paths) > 5 else "")
 
     if skipped:
-        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not images: {names(skipped)}", stacklevel=2)
+        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not images: {names(skipped)}", CourseWarning, stacklevel=2)
     if outside:
         warnings.warn(f"{folder}: skipped {len(outside)} link(s) to files outside {boundary}: {names(outside)}; "
-                      "copy the photos into the folder if you want them used", stacklevel=2)
+                      "copy the photos into the folder if you want them used", CourseWarning, stacklevel=2)
     if linked_folders:
-        warnings.warn(f"{folder}: did not follow {len(linked_folders)} link(s) to folders: {names(linked_folders)}", stacklevel=2)
+        warnings.warn(f"{folder}: did not follow {len(linked_folders)} link(s) to folders: {names(linked_folders)}", CourseWarning, stacklevel=2)
     return sorted(images)
 
 
@@ -108,36 +110,34 @@ def image_problem(path: Path) -> str | None:
     if width * height > LARGE_IMAGE_PIXELS:
         warnings.warn(f"{path}: {width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is decoded at full size "
                       f"(about {width * height * 3 / 1e6:.0f} MB) every time it is used, then shrunk; "
-                      "resize such photos once beforehand to train faster", stacklevel=2)
+                      "resize such photos once beforehand to train faster", CourseWarning, stacklevel=2)
     return None
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB the way TensorFlow's decoder makes it: 16-bit images keep their high byte (Pillow's
-    own conversion would clip them to white)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        import numpy as np
-
-        deep = np.asarray(image, dtype=np.uint32)
-        image = Image.fromarray((np.clip(deep, 0, 65535) >> 8).astype(np.uint8))
-    return image.convert("RGB")
 
 
 def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
     """One image as a float32 ``(height, width, 3)`` array in 0-255, the way a camera meant it.
 
-    EXIF orientation is applied (phones store portrait photos sideways with a rotation tag),
-    grayscale, 16-bit, palette, CMYK and alpha images become RGB exactly as in the training
-    pipeline, and ``size`` = (height, width) resizes bilinearly like the training pipeline.
+    It goes through the training pipeline's own decoder (``data.pipelines.decode_and_resize``):
+    EXIF orientation applied, grayscale, 16-bit, palette and alpha images made RGB, and with
+    ``size`` = (height, width) resized exactly as for training, so a model sees the same pixels
+    in prediction as it saw in training and evaluation. A file that cannot be decoded raises
+    ``ValueError`` naming the file and the reason.
     """
     import numpy as np
-    from PIL import ImageOps
+    import tensorflow as tf
+
+    from tl_helpers.data.pipelines import decode_and_resize, decode_upright
 
     problem = image_problem(Path(path))
     if problem:
         raise ValueError(f"{path}: {problem}")
-    with Image.open(path) as image:
-        image = _to_rgb(ImageOps.exif_transpose(image))
-        if size is not None:
-            image = image.resize((size[1], size[0]), Image.BILINEAR)
-        return np.asarray(image, dtype=np.float32)
+    orientation = exif_orientation(Path(path))
+    try:
+        if size is None:
+            image = decode_upright(str(path), orientation)
+        else:
+            image = decode_and_resize(str(path), (int(size[0]), int(size[1])), orientation)
+    except tf.errors.OpError as error:
+        raise ValueError(f"{path}: TensorFlow cannot decode it ({error.message.splitlines()[0]}); "
+                         "save it again as an ordinary RGB JPEG or PNG") from error
+    return np.asarray(image.numpy(), dtype=np.float32)

@@ -42,17 +42,36 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.switch_case(tf.clip_by_value(tf.cast(orientation, tf.int32), 0, 8), branches)
 
 
-def decode_and_resize(path: tf.Tensor, image_size: tuple[int, int], orientation: tf.Tensor | int = 1) -> tf.Tensor:
-    """Read one image file into a ``uint8`` tensor of ``image_size`` with 3 channels.
+# Resize without antialiasing, like ``image_dataset_from_directory`` and the course's ImageNet
+# weights' own preprocessing. Measured on the validation splits (benchmarks/resize_antialias.py,
+# results in the README): switching antialiasing on did not raise validation accuracy, so the
+# cheaper, standard resize stays. Changing this changes every pixel: bump PIPELINE_VERSION in
+# tl_helpers.training.features with it.
+RESIZE_ANTIALIAS = False
+
+
+def decode_upright(path: tf.Tensor | str, orientation: tf.Tensor | int = 1) -> tf.Tensor:
+    """Read one image file into a float32 tensor of 0-255 values with 3 channels, turned upright.
 
     Grayscale images are expanded to RGB and an alpha channel is dropped (``channels=3``);
-    animated GIFs contribute their first frame; ``orientation`` (the file's EXIF tag, see
-    ``exif_orientation``) turns the image upright first, so training sees photos the way
-    ``load_image`` (prediction) and the photographer see them.
+    16-bit PNGs keep their high byte; animated GIFs contribute their first frame;
+    ``orientation`` (the file's EXIF tag, see ``exif_orientation``) turns the image upright.
     """
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image = apply_orientation(image, tf.convert_to_tensor(orientation))
-    image = tf.image.resize(image, image_size)  # bilinear, like image_dataset_from_directory
+    # Turned as float32, which is exact for 0-255: in a tf.data graph, TensorFlow's oneDNN rewrite
+    # logs an error-level notice for every uint8 transpose on CPUs without AVX-512.
+    return apply_orientation(tf.cast(image, tf.float32), tf.convert_to_tensor(orientation))
+
+
+def decode_and_resize(path: tf.Tensor | str, image_size: tuple[int, int], orientation: tf.Tensor | int = 1,
+                      antialias: bool = RESIZE_ANTIALIAS) -> tf.Tensor:
+    """The course's one image path: decode, turn upright, resize bilinearly to ``image_size``
+    (height, width) and round to ``uint8``.
+
+    Training, evaluation, prediction (``load_image``), the widgets and the plots all call it, so
+    a photo gives the same pixels, and the same probabilities, whichever way it reaches a model.
+    """
+    image = tf.image.resize(decode_upright(path, orientation), image_size, antialias=antialias)
     return tf.saturate_cast(tf.round(image), tf.uint8)  # uint8 keeps the in-memory cache 4x smaller
 
 

@@ -30,7 +30,7 @@ from tl_helpers.backbones import efficientnet_lite
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 
-PIPELINE_VERSION = "decode_image-exif-bilinear-round-uint8-v2"  # bump if data.pipelines changes pixels
+PIPELINE_VERSION = "decode_image-exif-bilinear-noantialias-round-uint8-v3"  # bump if data.pipelines changes pixels
 
 
 @dataclass
