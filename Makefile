@@ -28,10 +28,13 @@ $(PY):
 	$(PYTHON_FOR_VENV) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
 	$(PYTHON_FOR_VENV) -m venv $(VENV)
 
-# Re-install whenever pyproject.toml changes (the stamp is older than it).
-$(STAMP): pyproject.toml | $(PY)
+# Re-install whenever pyproject.toml changes (the stamp is older than it). The course's kernel
+# (tl_helpers/kernel.py: IPython after a quiet TensorFlow import) becomes .venv's "python3" kernel,
+# the one the notebooks name, so JupyterLab and nbval start it.
+$(STAMP): pyproject.toml tl_helpers/kernel.py | $(PY)
 	$(PY) -m pip install --upgrade --quiet "pip>=24"
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m tl_helpers.kernel install
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,10 +45,11 @@ lab: install
 unit: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-# nbval exits with 5 when there is no notebook to collect: that is not a failure.
+# nbval exits with 5 when there is no notebook to collect: that is not a failure. It starts the
+# "python3" kernel installed in .venv (the course's), not ipykernel's default.
 notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi; \
-	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS) $(PYTEST_ARGS); \
+	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
 test: unit notebooks

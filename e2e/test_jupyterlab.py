@@ -21,8 +21,9 @@ def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
     """Open a notebook, run every cell from the Run menu, wait until no cell is busy."""
     page.goto(page.lab.page_url(notebook))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus", timeout=120_000)
-    time.sleep(3)  # let the kernel finish starting
+    # Run All only once this notebook's own kernel says idle: the course's kernel imports TensorFlow
+    # before it answers, and cells sent to a kernel that is still starting are not run.
+    notebook_panel(page).locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=180_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     started, quiet_since = time.monotonic(), None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tl_helpers.data import dataset_names, get_spec, load_catalog
@@ -39,3 +41,15 @@ def test_cats_manifest_covers_every_catalogued_file():
 def test_catalog_class_names_match_the_count_folders():
     for spec in load_catalog().values():
         assert {key.split("/")[-1] for key in spec.expected_counts} == set(spec.class_names)
+
+
+def test_display_path_keeps_local_paths_out_of_printed_output(tmp_path, monkeypatch):
+    from tl_helpers import config
+
+    assert config.display_path(config.PROJECT_ROOT / "datasets" / "data") == "datasets/data"
+    assert config.display_path(config.PROJECT_ROOT.parent / "shared" / "mirror") == "../shared/mirror"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if not tmp_path.resolve().is_relative_to(config.PROJECT_ROOT.parent.parent):  # far from the project: the home rule
+        assert config.display_path(tmp_path / "photos" / "a.jpg") == "~/photos/a.jpg"
+    assert config.display_path("/") == "/" or config.PROJECT_ROOT.parent.parent == Path("/")
+    assert config.display_path(None) == "not set"

@@ -8,8 +8,9 @@ import os
 
 __version__ = "0.1.0"
 
-# TensorFlow's C++ start-up messages (CPU instructions, missing CUDA) are noise for learners.
-# Set TF_CPP_MIN_LOG_LEVEL=0 before importing to see them again.
+# TensorFlow's C++ info and warning log lines are noise for learners; errors still show. (This
+# cannot hide the notices TensorFlow prints while it starts: tl_helpers.startup says why and
+# filters those, for the course's kernel and command line.) Set TF_CPP_MIN_LOG_LEVEL=0 to see all.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Keras 3.15 warns on every fit() with a tf.data dataset because fit's default is shuffle=True,

@@ -35,3 +35,19 @@ def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     """The dataset mirror: the argument if given, else ``TL_MIRROR``, else ``None``."""
     chosen = override or os.environ.get("TL_MIRROR")
     return Path(chosen).expanduser().resolve() if chosen else None
+
+
+def display_path(path: str | os.PathLike[str] | None) -> str:
+    """``path`` as a learner should see it printed: relative to the project when it is inside or
+    beside it (``datasets/data``, ``../shared/mirror``), ``~/...`` under the home folder, else as is.
+    Printed outputs stay free of one machine's absolute paths."""
+    if path is None:
+        return "not set"
+    resolved = Path(path).expanduser().resolve()
+    relative = Path(os.path.relpath(resolved, PROJECT_ROOT))
+    if relative.parts[:1] != ("..",) or len([part for part in relative.parts if part == ".."]) <= 1:
+        return relative.as_posix()
+    home = Path.home().resolve()
+    if resolved.is_relative_to(home):
+        return "~/" + resolved.relative_to(home).as_posix()
+    return resolved.as_posix()

@@ -13,6 +13,12 @@ class CourseError(Exception):
     """Base class for every error raised on purpose by ``tl_helpers``."""
 
 
+class CourseWarning(UserWarning):
+    """Something in the learner's data the course worked around (a file skipped, a huge photo):
+    shown, never silent. The course's kernel and command line print it as one line,
+    ``warning: ...``, without the helper's source file and line."""
+
+
 class UnknownNameError(CourseError, KeyError):
     """A dataset, backbone or option name that does not exist."""
 

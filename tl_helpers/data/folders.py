@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tl_helpers.data.images import has_images, image_problem, is_image_name, list_images
 from tl_helpers.data.splits import DatasetSplits, Split, split_class_folders, split_counts, stable_order
-from tl_helpers.errors import CourseError
+from tl_helpers.errors import CourseError, CourseWarning
 
 
 def folder_classes(root: Path) -> list[str]:
@@ -28,7 +28,7 @@ def folder_classes(root: Path) -> list[str]:
     for folder in subfolders:
         (classes if has_images(folder) else empty).append(folder.name)
     if empty:
-        warnings.warn(f"{root}: skipped sub-folder(s) without images: {', '.join(empty)}", stacklevel=2)
+        warnings.warn(f"{root}: skipped sub-folder(s) without images: {', '.join(empty)}", CourseWarning, stacklevel=2)
     if not classes:
         loose = [p.name for p in root.iterdir() if p.is_file() and is_image_name(p)]
         hint = f" ({len(loose)} images lie directly in it)" if loose else ""
@@ -63,7 +63,7 @@ def drop_unreadable(splits: DatasetSplits) -> DatasetSplits:
         return splits
     listing = "; ".join(f"{path} ({problem})" for path, problem in list(broken.items())[:10])
     warnings.warn(f"skipped {len(broken)} file(s) that cannot be read as images: {listing}"
-                  + (" ..." if len(broken) > 10 else ""), stacklevel=2)
+                  + (" ..." if len(broken) > 10 else ""), CourseWarning, stacklevel=2)
 
     def keep(split: Split) -> Split:
         pairs = [(f, y) for f, y in zip(split.files, split.labels) if f not in broken]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
-from tl_helpers.errors import DatasetIntegrityError
+from tl_helpers.errors import CourseWarning, DatasetIntegrityError
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -129,7 +129,7 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
         )
     for class_dir, count in counts.items():
         if count > spec.expected_counts[class_dir]:
-            warnings.warn(f"{spec.name}: {root / class_dir} has {count} images, more than the {spec.expected_counts[class_dir]} catalogued", stacklevel=2)
+            warnings.warn(f"{spec.name}: {root / class_dir} has {count} images, more than the {spec.expected_counts[class_dir]} catalogued", CourseWarning, stacklevel=2)
 
     broken = _undecodable([path for paths in files.values() for path in paths])
     if broken:
@@ -141,7 +141,7 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
         )
 
     if use_manifest and spec.file_manifest is not None and not spec.file_manifest.exists():
-        warnings.warn(f"{spec.name}: the checksum list {spec.file_manifest} is missing; file contents were not compared", stacklevel=2)
+        warnings.warn(f"{spec.name}: the checksum list {spec.file_manifest} is missing; file contents were not compared", CourseWarning, stacklevel=2)
     elif use_manifest and spec.file_manifest is not None:
         report.manifest_mismatches = _manifest_mismatches(root, files, read_manifest(spec.file_manifest))
         if report.manifest_mismatches:
@@ -151,6 +151,7 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
                 f"checksum list ({spec.file_manifest.name}): {shown}"
                 + (" ..." if len(report.manifest_mismatches) > 10 else "")
                 + ". They decode as images and are used as they are; recopy them if results look odd.",
+                CourseWarning,
                 stacklevel=2,
             )
     return report
