@@ -51,7 +51,7 @@ def test_report_serialises_to_json_and_table():
     data = json.loads(report.to_json())
     assert data["accuracy"] == pytest.approx(4 / 6) and data["errors"] == 2 and data["counts"] == {"a": 3, "b": 2, "c": 1}
     assert data["per_class_recall"]["c"] == 1.0 and "top_2_accuracy" in data
-    assert "accuracy 0.6667 on 6 images (2 wrong)" in report.table()
+    assert report.table().startswith("accuracy 0.6667 (95 % interval ") and "on 6 images (2 wrong)" in report.table()
 
 
 def test_binary_probabilities_are_expanded():
@@ -83,3 +83,62 @@ def test_evaluate_refuses_a_class_count_mismatch(colour_folder):
     model = build_classifier("efficientnet_lite0", 2, image_size=64, weights=None)
     with pytest.raises(CourseError, match="predicts 2 classes but the data has 3"):
         evaluate(model, splits.validation, splits.class_names)
+
+
+def test_accuracy_interval_matches_wilson_by_hand():
+    from tl_helpers.evaluate import accuracy_interval
+
+    # Textbook values: 5 of 10 gives 0.2366-0.7634; 0 of 10 still allows up to z^2 / (n + z^2) = 0.2775.
+    assert accuracy_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert accuracy_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    low, high = accuracy_interval(500, 500)
+    assert high == 1.0 and 0.99 < low < 0.995, "all right still leaves room below"
+    narrow, wide = accuracy_interval(270, 300), accuracy_interval(27, 30)
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2.5, "ten times the images, about a third of the width"
+    assert accuracy_interval(270, 300, confidence=0.99)[0] < narrow[0]
+    for bad in [(3, 2), (-1, 5), (0, 0)]:
+        with pytest.raises(CourseError, match="correct <= total"):
+            accuracy_interval(*bad)
+
+
+def test_report_prints_its_interval():
+    report = _report()
+    low, high = report.interval
+    assert low < report.accuracy < high
+    assert f"95 % interval {low:.3f}-{high:.3f}" in report.table()
+    assert report.accuracy_text() == f"66.7 % (95 % interval {100 * low:.1f}-{100 * high:.1f} %; 2 of 6 wrong)"
+    assert report.to_dict()["accuracy_95_interval"] == [low, high]
+
+
+def test_mcnemar_exact_counts_only_the_disagreements():
+    from tl_helpers.evaluate import mcnemar_exact
+
+    # 1 vs 6 disagreements: P(X <= 1) for Binomial(7, 1/2) is 8/128, two-sided 0.125.
+    first = [True] * 50 + [True] * 1 + [False] * 6 + [False] * 3
+    second = [True] * 50 + [False] * 1 + [True] * 6 + [False] * 3
+    result = mcnemar_exact(first, second)
+    assert (result.only_first_right, result.only_second_right) == (1, 6)
+    assert result.p_value == pytest.approx(0.125)
+    assert mcnemar_exact([True] * 10, [False] * 10).p_value == pytest.approx(2 / 1024)
+    assert mcnemar_exact([True, False], [True, False]).p_value == 1.0
+    assert "within noise" in str(result) and "more than noise" in str(mcnemar_exact([True] * 10, [False] * 10))
+    with pytest.raises(CourseError, match="different numbers of images"):
+        mcnemar_exact([True], [True, False])
+
+
+def test_reports_are_compared_on_the_same_files_only():
+    report = _report()
+    better = report_from_probabilities(np.eye(3)[[0, 0, 0, 1, 1, 2]], report.labels, report.class_names, report.files)
+    comparison = report.compare(better)
+    assert (comparison.only_first_right, comparison.only_second_right) == (0, 2)
+    other_files = report_from_probabilities(better.probabilities, report.labels, report.class_names,
+                                            [Path(f"other{i}.jpg") for i in range(6)])
+    with pytest.raises(CourseError, match="different files"):
+        report.compare(other_files)
+
+
+def test_file_predictions_name_true_and_predicted_classes():
+    entries = _report().to_dict(predictions=True)["predictions"]
+    assert entries[2] == {"file": "img2.jpg", "true": "a", "predicted": "b",
+                          "probabilities": {"a": pytest.approx(0.2), "b": pytest.approx(0.7), "c": pytest.approx(0.1)}}
+    assert "predictions" not in _report().to_dict()

@@ -146,6 +146,12 @@ def test_fast_recipe_never_touches_the_test_split(colour_folder, monkeypatch):
     assert seen == [splits.train, splits.validation]
     assert result.history.best() >= 0.9, "colour classes are easy for ImageNet features"
     assert result.seconds["head"] > 0
+    # The kept head is the lowest-validation-loss epoch's; its accuracy is measured, not the best seen.
+    kept = result.validation_accuracy()
+    predicted = result.classifier().predict(
+        np.concatenate([x.numpy() for x, _ in make_dataset(splits.validation, image_size=(SIZE, SIZE))]), verbose=0).argmax(1)
+    assert kept == pytest.approx(np.mean(predicted == np.asarray(splits.validation.labels)))
+    assert kept <= result.history.best()
 
 
 def test_classifier_from_head_gives_the_same_probabilities(colour_folder):

@@ -4,7 +4,12 @@
     python -m tl_helpers data info NAME           where it lives; counts per split and class
     python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--fine-tune-blocks N] [--epochs E]
     python -m tl_helpers evaluate MODEL DATA_DIR [--json]
-    python -m tl_helpers predict MODEL IMAGE...
+    python -m tl_helpers predict MODEL IMAGE... [--json]
+
+``evaluate --json`` and ``predict --json`` print the same per-file ``predictions`` entries
+(``{"file", "predicted", "probabilities": {class: p}}``, plus ``"true"`` from ``evaluate``), so
+the two can be checked against each other file by file: both read images through the course's
+one image path, so they agree to float precision.
 
 Heavy imports (TensorFlow) happen inside the commands that need them, so ``data`` stays instant.
 
@@ -15,6 +20,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -92,7 +98,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CourseError(f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
                           "evaluate on a folder with the same class sub-folders")
     report = evaluate(loaded.model, split, class_names)
-    print(report.to_json() if args.json else report.table())
+    print(report.to_json(predictions=True) if args.json else report.table())
     return 0
 
 
@@ -102,6 +108,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     loaded = load_classifier(args.model)
     failed = 0
+    predictions = []
     for path in args.images:
         try:
             image = load_image(path, loaded.image_size)
@@ -110,8 +117,13 @@ def _predict(args: argparse.Namespace) -> int:
             failed += 1
             continue
         probs = loaded.predict_proba(image[None])[0]
-        ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
-        print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))
+        predictions.append({"file": path, "predicted": loaded.class_names[int(probs.argmax())],
+                            "probabilities": {name: float(p) for name, p in zip(loaded.class_names, probs)}})
+        if not args.json:
+            ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
+            print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))
+    if args.json:
+        print(json.dumps({"model": args.model, "class_names": list(loaded.class_names), "predictions": predictions}, indent=2))
     return 1 if failed else 0
 
 
@@ -148,13 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class recall and counts of a saved model on a folder")
     evaluate.add_argument("model")
     evaluate.add_argument("data_dir")
-    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table, with every file's probabilities")
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="the top classes of a saved model for each image")
     predict.add_argument("model")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--top", type=int, default=3)
+    predict.add_argument("--json", action="store_true", help="print JSON: every class's probability for each image")
     predict.set_defaults(handler=_predict)
     return parser
 
@@ -162,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from tl_helpers.startup import brief_course_warnings, import_tensorflow
+
+    brief_course_warnings()
+    if args.command != "data":  # TensorFlow's C++ start-up notices would land on the learner's terminal
+        import_tensorflow()
     try:
         return args.handler(args)
     except CourseError as error:

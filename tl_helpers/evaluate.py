@@ -1,9 +1,12 @@
-"""Evaluation from one pass over the data: accuracy, per-class precision and recall, confusion
-matrix, top-k accuracy and the list of misclassified files with their probabilities."""
+"""Evaluation from one pass over the data: accuracy with its 95 % interval, per-class precision
+and recall, confusion matrix, top-k accuracy, the misclassified files with their probabilities,
+and a paired test for two models scored on the same images."""
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,50 @@ from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
 from tl_helpers.models.build import class_names_of, class_probabilities
+
+
+def accuracy_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for an accuracy of ``correct`` out of ``total``: the range of true
+    accuracies compatible with what was measured. Unlike "accuracy +- 2 standard errors" it
+    stays inside 0-1 and behaves at 100 % (500 of 500 right still leaves room below)."""
+    if total < 1 or not 0 <= correct <= total:
+        raise CourseError(f"an accuracy needs 0 <= correct <= total and total >= 1, got {correct} of {total}")
+    if not 0.0 < confidence < 1.0:
+        raise CourseError(f"confidence must be between 0 and 1, got {confidence}")
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    share = correct / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two models on the same images: the images only one of them got right, and the exact
+    McNemar p-value, the chance of a split at least this lopsided if both were equally good."""
+
+    only_first_right: int
+    only_second_right: int
+    p_value: float
+
+    def __str__(self) -> str:
+        verdict = "more than noise (p < 0.05)" if self.p_value < 0.05 else "within noise (p >= 0.05)"
+        return (f"{self.only_first_right} images only the first model got right, {self.only_second_right} only the second: "
+                f"exact McNemar p = {self.p_value:.3f}, {verdict}")
+
+
+def mcnemar_exact(first_correct: Sequence[bool], second_correct: Sequence[bool]) -> PairedComparison:
+    """Exact McNemar test on per-image correctness of two models scored on the same images.
+
+    Only the images where the two disagree carry information; if the models were equally good,
+    each such image would be won by either with probability 1/2 (a binomial test, two-sided)."""
+    first, second = np.asarray(first_correct, dtype=bool), np.asarray(second_correct, dtype=bool)
+    if first.shape != second.shape:
+        raise CourseError(f"the two models were scored on different numbers of images ({first.size} and {second.size})")
+    only_first, only_second = int(np.sum(first & ~second)), int(np.sum(second & ~first))
+    disagreements = only_first + only_second
+    tail = sum(math.comb(disagreements, k) for k in range(min(only_first, only_second) + 1)) / 2.0**disagreements
+    return PairedComparison(only_first, only_second, min(1.0, 2 * tail))
 
 
 @dataclass(frozen=True)
@@ -44,6 +91,28 @@ class EvaluationReport:
     @property
     def accuracy(self) -> float:
         return float(np.mean(self.predictions == self.labels))
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Per image: was the most probable class the true one?"""
+        return self.predictions == self.labels
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy (see ``accuracy_interval``)."""
+        return accuracy_interval(int(self.correct.sum()), len(self.labels))
+
+    def accuracy_text(self) -> str:
+        """"90.3 % (95 % interval 86.4-93.1 %; 29 of 300 wrong)": how the course prints a test accuracy."""
+        low, high = self.interval
+        return (f"{100 * self.accuracy:.1f} % (95 % interval {100 * low:.1f}-{100 * high:.1f} %; "
+                f"{int(np.sum(~self.correct))} of {len(self.labels)} wrong)")
+
+    def compare(self, other: "EvaluationReport") -> PairedComparison:
+        """Paired test against another model's report on the same files (exact McNemar)."""
+        if tuple(self.files) != tuple(other.files):
+            raise CourseError("the two reports were computed on different files; compare models on the same images")
+        return mcnemar_exact(self.correct, other.correct)
 
     @property
     def confusion(self) -> np.ndarray:
@@ -82,10 +151,19 @@ class EvaluationReport:
     def counts(self) -> dict[str, int]:
         return {name: int(np.sum(self.labels == i)) for i, name in enumerate(self.class_names)}
 
-    def to_dict(self) -> dict:
-        """Plain numbers for JSON: accuracy, per-class precision/recall, counts, confusion."""
+    def file_predictions(self) -> list[dict]:
+        """One entry per image: file, true class, predicted class and every class's probability
+        (what ``predict --json`` prints for the same files)."""
+        return [{"file": str(path), "true": self.class_names[int(label)], "predicted": self.class_names[int(row.argmax())],
+                 "probabilities": {name: float(p) for name, p in zip(self.class_names, row)}}
+                for path, label, row in zip(self.files, self.labels, self.probabilities)]
+
+    def to_dict(self, predictions: bool = False) -> dict:
+        """Plain numbers for JSON: accuracy and its 95 % interval, per-class precision/recall,
+        counts, confusion; with ``predictions=True`` also every file's probabilities."""
         summary = {
             "accuracy": self.accuracy,
+            "accuracy_95_interval": list(self.interval),
             "images": int(len(self.labels)),
             "errors": int(np.sum(self.predictions != self.labels)),
             "per_class_recall": self.recall,
@@ -95,14 +173,18 @@ class EvaluationReport:
         }
         if len(self.class_names) > 2:
             summary["top_2_accuracy"] = self.top_k_accuracy(2)
+        if predictions:
+            summary["predictions"] = self.file_predictions()
         return summary
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    def to_json(self, predictions: bool = False) -> str:
+        return json.dumps(self.to_dict(predictions), indent=2)
 
     def table(self) -> str:
         """A small text table: per-class precision, recall and count."""
-        lines = [f"accuracy {self.accuracy:.4f} on {len(self.labels)} images ({int(np.sum(self.predictions != self.labels))} wrong)",
+        low, high = self.interval
+        lines = [f"accuracy {self.accuracy:.4f} (95 % interval {low:.3f}-{high:.3f}) on {len(self.labels)} images "
+                 f"({int(np.sum(self.predictions != self.labels))} wrong)",
                  f"{'class':<14}{'precision':>10}{'recall':>10}{'images':>8}"]
         counts = self.counts()
         for name in self.class_names:

@@ -181,6 +181,13 @@ class FeatureExtractionResult:
     class_names: tuple[str, ...]
     seconds: dict[str, float]
 
+    def validation_accuracy(self) -> float:
+        """Validation accuracy of the head as returned: early stopping restored the epoch with the
+        lowest validation loss, which is not always the epoch with the best accuracy
+        (``history.best()``, a maximum over epochs, is optimistic)."""
+        predicted = predict_features_head(self.head, self.validation).argmax(axis=1)
+        return float(np.mean(predicted == self.validation.labels))
+
     def classifier(self, augmentation: bool = False) -> keras.Model:
         """The full image classifier (built on demand: it needs the base, the head does not)."""
         return classifier_from_head(self.head, self.backbone, self.class_names, self.image_size, augmentation)
