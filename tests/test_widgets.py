@@ -84,3 +84,26 @@ def test_choose_file_fills_the_upload_like_the_browser_does(colour_folder, tmp_p
     assert bytes(uploaded["content"]) == splits.validation.files[0].read_bytes()
     predictor.button.click()
     assert len(predictor.last_prediction) == 2 and splits.validation.files[0].name in predictor.result.value
+
+
+def test_widgets_carry_a_static_copy_of_what_they_show(colour_folder):
+    splits = folder_splits(colour_folder)
+    files = splits.validation.files[:2]
+    report = report_from_probabilities(np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]), [0, 1], splits.class_names, files)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None)
+    browser = MisclassificationBrowser(model, report)
+    bundle = browser._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle, "the live widget is still what JupyterLab shows"
+    copy = bundle["text/html"]
+    assert copy.count("data:image/jpeg;base64,") == 2, "the photo and its Grad-CAM"
+    assert "mistake 1 of 2" in copy and browser.caption.value in copy
+    browser.next.click()
+    assert "mistake 2 of 2" in browser._repr_mimebundle_()["text/html"], "the copy follows the widget's state"
+
+    predictor = UploadPredictor(model, top_k=2)
+    assert "data:image" not in predictor.static_html(), "nothing predicted yet: no picture"
+    predictor.choose_file(files[0])
+    predictor.predict_uploaded()
+    copy = predictor._repr_mimebundle_()["text/html"]
+    assert copy.count("data:image/jpeg;base64,") == 1 and files[0].name in copy
+    assert all(f"{p:.1%}" in copy for _, p in predictor.last_prediction)

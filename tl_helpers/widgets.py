@@ -40,17 +40,55 @@ def probability_bars(ranked: list[tuple[str, float]]) -> str:
     return "".join(rows)
 
 
+def _as_jpeg_uri(png: bytes) -> str:
+    """A small inline JPEG of a widget image, for the static copy."""
+    import base64
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+class StaticCopy:
+    """Displayed in a notebook, the live widget, plus a static HTML copy of what it shows now.
+
+    JupyterLab renders the live widget; where no widget can run (GitHub, nbviewer, an exported
+    page) the reader sees the copy instead of ``VBox(children=...)``. Subclasses set ``widget``
+    and say what to copy in ``static_parts``.
+    """
+
+    widget: widgets.Widget
+    images: list[widgets.Image]
+
+    def static_parts(self) -> list[str]:
+        """HTML fragments shown after the images: labels, captions, results."""
+        raise NotImplementedError
+
+    def static_html(self) -> str:
+        """The static copy: the widget's current images side by side, then its text."""
+        pictures = "".join(f"<img src='{_as_jpeg_uri(image.value)}' width='224' style='margin-right:8px'>"
+                           for image in self.images if image.value)
+        note = "<p><i>A static copy of the widget (run the notebook to use it).</i></p>"
+        return f"<div>{note}<div style='display:flex'>{pictures}</div>{''.join(self.static_parts())}</div>"
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.static_html()
+        return bundle
+
+
 def _unwrap(classifier: LoadedClassifier | keras.Model) -> tuple[keras.Model, list[str]]:
     if isinstance(classifier, LoadedClassifier):
         return classifier.model, classifier.class_names
     return classifier, class_names_of(classifier)
 
 
-class UploadPredictor:
+class UploadPredictor(StaticCopy):
     """Upload an image, press *Predict*, see the image and the top classes as bars.
 
-    ``predictor.widget`` is what a notebook displays. ``predictor.last_prediction`` holds the
-    ranked ``(class, probability)`` pairs of the latest prediction.
+    ``display(predictor)`` shows the widget (with a static copy for readers without a kernel).
+    ``predictor.last_prediction`` holds the ranked ``(class, probability)`` pairs of the latest
+    prediction.
     """
 
     def __init__(self, classifier: LoadedClassifier | keras.Model, top_k: int = 3) -> None:
@@ -63,6 +101,7 @@ class UploadPredictor:
         self.last_prediction: list[tuple[str, float]] = []
         self.button.on_click(lambda _button: self.predict_uploaded())
         self.widget = widgets.VBox([widgets.HBox([self.upload, self.button]), widgets.HBox([self.image, self.result])])
+        self.images = [self.image]
 
     def choose_file(self, path: str | Path) -> None:
         """Put a file from disk into the upload widget, as if it had been chosen in the browser
@@ -95,10 +134,13 @@ class UploadPredictor:
         self.result.value = f"<b>{html.escape(uploaded['name'])}</b>" + probability_bars(self.last_prediction)
         return self.last_prediction
 
+    def static_parts(self) -> list[str]:
+        return [self.result.value]
 
-class MisclassificationBrowser:
+
+class MisclassificationBrowser(StaticCopy):
     """Step through the wrong predictions of an evaluation: image, Grad-CAM, true and predicted
-    class and the confidence. Most confident mistakes come first."""
+    class and the confidence. Most confident mistakes come first. ``display(browser)`` shows it."""
 
     def __init__(self, classifier: LoadedClassifier | keras.Model, report: EvaluationReport, show_gradcam: bool = True) -> None:
         self.model, _ = _unwrap(classifier)
@@ -116,6 +158,7 @@ class MisclassificationBrowser:
         self.next.on_click(lambda _b: self.show(self.index + 1))
         self.widget = widgets.VBox([widgets.HBox([self.previous, self.next, self.position]),
                                     widgets.HBox([self.image, self.heatmap]), self.caption])
+        self.images = [self.image, self.heatmap]
         self.show(0)
 
     def show(self, index: int) -> None:
@@ -142,3 +185,6 @@ class MisclassificationBrowser:
         )
         self.previous.disabled = self.index == 0
         self.next.disabled = self.index == len(self.mistakes) - 1
+
+    def static_parts(self) -> list[str]:
+        return [f"<p>{html.escape(self.position.value)}</p>", self.caption.value]
