@@ -167,3 +167,28 @@ def test_fast_fine_tune_rejects_bad_arguments(colour_folder):
         fast_fine_tune(model, train, validation, blocks=3, verbose=False)
     with pytest.raises(CourseError, match="blocks_count must be between 1"):
         fast_fine_tune(model, train, validation, blocks=0, verbose=False)
+
+
+def test_activation_dataset_gives_the_stored_values_exactly_and_quietly():
+    """float16 activations travel as raw bits (no oneDNN notice) and come out as the same numbers in float32."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np
+        from tl_helpers.startup import import_tensorflow
+        import_tensorflow()
+        from tl_helpers.training.fast_fine_tuning import ActivationSet, activation_dataset
+        rng = np.random.default_rng(0)
+        acts = (rng.standard_normal((6, 5, 5, 3)) * 100).astype(np.float16)
+        stored = ActivationSet(acts, acts[:, :, ::-1], np.arange(6) % 3, tuple(), "block15")
+        batches = [x.numpy() for x, _ in activation_dataset(stored, 3, binary=False, batch_size=4)]
+        assert np.array_equal(np.concatenate(batches), acts.astype(np.float32))
+        mixed = [x.numpy() for x, _ in activation_dataset(stored, 3, binary=False, augment=True, batch_size=6)][0]
+        assert all(any(np.array_equal(row, option[i].astype(np.float32)) for option in (acts, acts[:, :, ::-1]) for i in range(6)) for row in mixed)
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert "util.cc" not in result.stderr and "oneDNN" not in result.stderr, result.stderr

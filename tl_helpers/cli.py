@@ -24,7 +24,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from tl_helpers import data
+from pathlib import Path
+
+from tl_helpers import config, data
 from tl_helpers.errors import CourseError
 
 
@@ -42,7 +44,7 @@ def _data_info(args: argparse.Namespace) -> int:
     if root is None:
         print(f"  not fetched yet: run `python -m tl_helpers data fetch {spec.name}` (or set TL_MIRROR)")
         return 1
-    print(f"  location: {root}")
+    print(f"  location: {config.display_path(root, Path.cwd())}")
     splits = data.dataset_splits(spec.name, root)
     counts = splits.counts()
     header = f"  {'class':<12}" + "".join(f"{split:>12}" for split in counts)
@@ -78,11 +80,11 @@ def _train(args: argparse.Namespace) -> int:
     splits, history = trained.splits, trained.history
     print(f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images")
     head_epochs = history.fine_tune_start if history.fine_tune_start is not None else history.epochs
-    print(f"head trained: best validation accuracy {max(history.history['val_accuracy'][:head_epochs]):.4f}")
-    if history.fine_tune_start is not None:
-        print(f"fine-tuned: best validation accuracy {max(history.history['val_accuracy'][history.fine_tune_start:]):.4f}")
+    print(f"head trained for {head_epochs} epochs" + (f", then fine-tuned for {history.epochs - head_epochs}" if history.fine_tune_start is not None else ""))
+    # The saved model's own score (early stopping restored its best epoch), not the best epoch seen, which is optimistic.
+    print(f"validation accuracy of the saved model: {evaluate(trained.model, splits.validation).accuracy_text()}")
     if len(splits.test):
-        print(evaluate(trained.model, splits.test).table())
+        print("test split (read once):\n" + evaluate(trained.model, splits.test).table())
     print(f"saved {save_classifier(trained.model, args.out)}")
     return 0
 

@@ -37,14 +37,14 @@ def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     return Path(chosen).expanduser().resolve() if chosen else None
 
 
-def display_path(path: str | os.PathLike[str] | None) -> str:
-    """``path`` as a learner should see it printed: relative to the project when it is inside or
-    beside it (``datasets/data``, ``../shared/mirror``), ``~/...`` under the home folder, else as is.
-    Printed outputs stay free of one machine's absolute paths."""
+def display_path(path: str | os.PathLike[str] | None, start: str | os.PathLike[str] | None = None) -> str:
+    """``path`` as a learner should see it printed: relative to ``start`` (default the project)
+    when it is inside or beside it (``datasets/data``, ``../shared/mirror``), ``~/...`` under the
+    home folder, else as is. Printed outputs stay free of one machine's absolute paths."""
     if path is None:
         return "not set"
     resolved = Path(path).expanduser().resolve()
-    relative = Path(os.path.relpath(resolved, PROJECT_ROOT))
+    relative = Path(os.path.relpath(resolved, Path(start or PROJECT_ROOT).resolve()))
     if relative.parts[:1] != ("..",) or len([part for part in relative.parts if part == ".."]) <= 1:
         return relative.as_posix()
     home = Path.home().resolve()

@@ -108,9 +108,9 @@ def _checked(spec: DatasetSpec, root: Path, base: Path, *, source: str, quiet: b
     current = fingerprint(root, spec)
     if stamps.get(str(root), {}).get("fingerprint") == current:
         counts = stamps[str(root)]["counts"]
-        _say(f"{spec.name}: already available and checked at {root} ({sum(counts.values())} images); nothing to do.", quiet)
+        _say(f"{spec.name}: already available and checked at {config.display_path(root)} ({sum(counts.values())} images); nothing to do.", quiet)
         return root
-    _say(f"{spec.name}: checking {root} ({source}) ...", quiet)
+    _say(f"{spec.name}: checking {config.display_path(root)} ({source}) ...", quiet)
     report = check_dataset(spec, root, strict=(source == "download"), use_manifest=(source == "mirror"))
     _say(report.summary(), quiet)
     stamps[str(root)] = {"fingerprint": current, "counts": report.counts, "source": source, "checked_at": time.time()}
@@ -125,7 +125,7 @@ def _use_download(spec: DatasetSpec, base: Path, quiet: bool) -> Path:
         try:
             return _checked(spec, root, base, source="download", quiet=quiet)
         except DatasetIntegrityError as error:
-            _say(f"{spec.name}: the copy at {root} failed its check ({error}); extracting it again.", quiet)
+            _say(f"{spec.name}: the copy at {config.display_path(root)} failed its check ({error}); extracting it again.", quiet)
             shutil.rmtree(root)
     archive = _obtain_archive(spec, base, quiet)
     _extract_and_install(spec, archive, home, quiet)
@@ -141,7 +141,7 @@ def _use_download(spec: DatasetSpec, base: Path, quiet: bool) -> Path:
 def _obtain_archive(spec: DatasetSpec, base: Path, quiet: bool) -> Path:
     archive = base / "downloads" / spec.archive
     if archive.exists():
-        _say(f"{spec.name}: using the archive already at {archive}", quiet)
+        _say(f"{spec.name}: using the archive already at {config.display_path(archive)}", quiet)
     else:
         try:
             download(spec.url, archive, expected_bytes=spec.archive_bytes, quiet=quiet)

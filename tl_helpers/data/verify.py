@@ -86,7 +86,9 @@ class DatasetReport:
 
     def summary(self) -> str:
         expected_total = sum(self.expected.values())
-        lines = [f"{self.name}: {self.total} images in {self.root}"]
+        from tl_helpers.config import display_path
+
+        lines = [f"{self.name}: {self.total} images in {display_path(self.root)}"]
         if not self.complete:
             lines[0] += f" (a subset: the full dataset has {expected_total})"
         for class_dir, count in self.counts.items():

@@ -163,6 +163,22 @@ def _targets(labels: tf.Tensor, num_classes: int, binary: bool) -> tf.Tensor:
     return tf.cast(labels, tf.float32)[..., None] if binary else tf.one_hot(labels, num_classes)
 
 
+def _as_bits(values: np.ndarray) -> np.ndarray:
+    """float16 arrays travel through tf.data as their raw 16 bits (``_from_bits`` undoes it).
+
+    Why: slicing a float16 tensor in a tf.data graph makes TensorFlow's oneDNN layer log an
+    error-level notice ("oneDNN supports DT_HALF only on platforms with AVX-512") on most CPUs,
+    which learners read as a failure; uint16 slices do not, and the round trip is exact."""
+    return values.view(np.uint16) if values.dtype == np.float16 else values
+
+
+def _from_bits(values: tf.Tensor) -> tf.Tensor:
+    """float32 activations from what ``_as_bits`` stored."""
+    if values.dtype == tf.uint16:
+        values = tf.bitcast(values, tf.float16)
+    return tf.cast(values, tf.float32)
+
+
 def activation_dataset(
     activations: ActivationSet,
     num_classes: int,
@@ -177,9 +193,9 @@ def activation_dataset(
     (and cropped by ``crop`` cells), freshly drawn every epoch."""
     acts = activations.activations
     flipped = activations.flipped if activations.flipped is not None else acts
-    dataset = tf.data.Dataset.from_tensor_slices((acts, flipped, activations.labels))
+    dataset = tf.data.Dataset.from_tensor_slices((_as_bits(acts), _as_bits(flipped), activations.labels))
     if not augment:
-        return (dataset.map(lambda a, _f, y: (tf.cast(a, tf.float32), _targets(y, num_classes, binary)))
+        return (dataset.map(lambda a, _f, y: (_from_bits(a), _targets(y, num_classes, binary)))
                 .batch(batch_size).prefetch(tf.data.AUTOTUNE))
     height, width, channels = acts.shape[1:]
     if crop and not 0 < crop < min(height, width):
@@ -190,7 +206,7 @@ def activation_dataset(
         # Stateless draws seeded per element and per epoch: different every epoch, same every run.
         seed_pair = tf.stack([randomness, tf.constant(seed, tf.int64)])
         use_mirror = tf.random.stateless_uniform([], seed=seed_pair) < 0.5
-        chosen = tf.cast(tf.where(use_mirror, mirrored, plain), tf.float32)
+        chosen = tf.where(use_mirror, _from_bits(mirrored), _from_bits(plain))
         if crop:
             chosen = tf.image.stateless_random_crop(chosen, [height - crop, width - crop, channels], seed=seed_pair + 1)
         return chosen, _targets(label, num_classes, binary)
