@@ -43,7 +43,8 @@ def fast_recipe(verbose: bool = False) -> dict:
     test = extract_features(BACKBONE, splits.test, image_size=IMAGE_SIZE, batch_size=BATCH, verbose=verbose)
     report = report_from_probabilities(predict_features_head(result.head, test), test.labels, splits.class_names, test.files)
     seconds = time.perf_counter() - start
-    return {"test_accuracy": report.accuracy, "seconds": seconds, "head_seconds": result.seconds["head"],
+    return {"test_accuracy": report.accuracy, "interval": report.interval, "accuracy_text": report.accuracy_text(),
+            "seconds": seconds, "head_seconds": result.seconds["head"],
             "head_epochs": result.history.epochs, "from_cache": bool(result.train.from_cache and test.from_cache)}
 
 
@@ -115,7 +116,7 @@ def main() -> int:
         unavoidable = results["unavoidable"]["decode_seconds"] + results["unavoidable"]["forward_seconds"]
         results["time_ratio"] = results["cold"]["seconds"] / unavoidable
         print(f"fast recipe, cold cache: {results['cold']['seconds']:.1f}s (head {results['cold']['head_seconds']:.1f}s), "
-              f"test accuracy {results['cold']['test_accuracy']:.4f}, {results['time_ratio']:.2f}x the unavoidable work")
+              f"test accuracy {results['cold']['accuracy_text']}, {results['time_ratio']:.2f}x the unavoidable work")
 
         start = time.perf_counter()
         child = subprocess.run([sys.executable, __file__, "--warm-run"], capture_output=True, text=True, env=os.environ.copy())

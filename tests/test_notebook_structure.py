@@ -32,3 +32,23 @@ def test_notebook_has_exercises_with_hidden_checked_solutions(path):
 def test_notebook_is_committed_with_outputs(path):
     code_cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code_cells), f"{path.name}: commit it after a full run (Restart & Run All)"
+
+
+def test_flowers_notebook_runs_the_recipe_chosen_on_validation():
+    """Notebook 04's parameters are the record of benchmarks/choose_flowers_recipe.py, which chose
+    them on the validation split: changing one without re-choosing fails here."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent
+    record = json.loads((root / "benchmarks" / "results" / "flowers_recipe.json").read_text())
+    cells = nbformat.read(root / "notebooks" / "04_flowers_multiclass.ipynb", as_version=4).cells
+    parameters = next(c.source for c in cells if c.cell_type == "code" and "FINE_TUNE_BLOCKS =" in c.source)
+    namespace: dict = {}
+    exec(parameters, namespace)  # the parameters cell only sets constants
+    tuned = record["fine_tuning_at_chosen_size"]
+    assert (namespace["IMAGE_SIZE"], namespace["FINE_TUNE_BLOCKS"], namespace["FINE_TUNE_LR"]) == \
+        (tuned["image_size"], tuned["blocks"], tuned["learning_rate"])
+    assert record["chosen"]["image_size"] == tuned["image_size"]
+    best = max(c["validation_accuracy"] for c in record["candidates"])
+    assert record["chosen"]["validation_accuracy"] >= best - 1 / record["validation_images"] - 1e-9, "chosen within one photo of the best"
+    assert all(key not in json.dumps(record) for key in ("test_accuracy", "test")), "the record never mentions the test split"
