@@ -17,15 +17,49 @@ def notebook_panel(page):
     return page.locator(".jp-NotebookPanel:visible")
 
 
+def wait_for_idle_kernel(page, notebook: str, timeout: float = 180) -> None:
+    """Until the server reports this notebook's kernel idle (it has answered, not merely started:
+    the course's kernel imports TensorFlow first) and the page's status bar shows it idle too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sessions = page.request.get(f"{page.lab.url}/api/sessions?token={page.lab.token}").json()
+        states = [s["kernel"]["execution_state"] for s in sessions if s.get("path", "").endswith(notebook) and s.get("kernel")]
+        if states == ["idle"] and page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count():
+            return
+        time.sleep(1)
+    raise AssertionError(f"the kernel of {notebook} was not idle after {timeout} s")
+
+
+def click_run_all(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def execution_started(page, timeout: float = 60) -> bool:
+    """True once some cell of the visible notebook is queued or running ([*])."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if notebook_panel(page).locator(".jp-InputArea-prompt", has_text="[*]").count():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
     """Open a notebook, run every cell from the Run menu, wait until no cell is busy."""
     page.goto(page.lab.page_url(notebook))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    # Run All only once this notebook's own kernel says idle: the course's kernel imports TensorFlow
-    # before it answers, and cells sent to a kernel that is still starting are not run.
-    notebook_panel(page).locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=180_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    wait_for_idle_kernel(page, notebook)
+    click_run_all(page)
+    if not execution_started(page):
+        # The page had not attached the kernel yet and JupyterLab asked which one to use: take the
+        # preferred one (the notebook's), wait for it, and run again. Anything else fails below.
+        select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+        if select.count():
+            select.click()
+        wait_for_idle_kernel(page, notebook)
+        click_run_all(page)
+        assert execution_started(page), f"{notebook}: Run All Cells did not start any cell"
     started, quiet_since = time.monotonic(), None
     while time.monotonic() - started < timeout:
         busy = notebook_panel(page).locator(".jp-InputArea-prompt", has_text="[*]").count()
