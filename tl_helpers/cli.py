@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-
 from pathlib import Path
 
 from tl_helpers import config, data
@@ -106,6 +105,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from tl_helpers.data.images import load_image
+    from tl_helpers.evaluate import prediction_entry
     from tl_helpers.models import load_classifier
 
     loaded = load_classifier(args.model)
@@ -119,8 +119,7 @@ def _predict(args: argparse.Namespace) -> int:
             failed += 1
             continue
         probs = loaded.predict_proba(image[None])[0]
-        predictions.append({"file": path, "predicted": loaded.class_names[int(probs.argmax())],
-                            "probabilities": {name: float(p) for name, p in zip(loaded.class_names, probs)}})
+        predictions.append(prediction_entry(path, loaded.class_names, probs))
         if not args.json:
             ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
             print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))

@@ -64,6 +64,14 @@ def mcnemar_exact(first_correct: Sequence[bool], second_correct: Sequence[bool])
     return PairedComparison(only_first, only_second, min(1.0, 2 * tail))
 
 
+def prediction_entry(file: str | Path, class_names: Sequence[str], probabilities: Sequence[float]) -> dict:
+    """``{"file", "predicted", "probabilities": {class: p}}`` for one image: the per-file record
+    that ``predict --json`` and ``evaluate --json`` both print."""
+    row = np.asarray(probabilities, dtype=np.float64)
+    return {"file": str(file), "predicted": class_names[int(row.argmax())],
+            "probabilities": {name: float(p) for name, p in zip(class_names, row)}}
+
+
 @dataclass(frozen=True)
 class Mistake:
     """One misclassified image."""
@@ -154,8 +162,7 @@ class EvaluationReport:
     def file_predictions(self) -> list[dict]:
         """One entry per image: file, true class, predicted class and every class's probability
         (what ``predict --json`` prints for the same files)."""
-        return [{"file": str(path), "true": self.class_names[int(label)], "predicted": self.class_names[int(row.argmax())],
-                 "probabilities": {name: float(p) for name, p in zip(self.class_names, row)}}
+        return [{**prediction_entry(path, self.class_names, row), "true": self.class_names[int(label)]}
                 for path, label, row in zip(self.files, self.labels, self.probabilities)]
 
     def to_dict(self, predictions: bool = False) -> dict:
