@@ -1,6 +1,6 @@
 # Two commands for learners and teachers:
 #   make lab    set up .venv if needed and open the course in JupyterLab
-#   make test   set up .venv if needed, run the unit tests, then execute every notebook
+#   make test   set up .venv if needed, lint, run every unit test, then execute every notebook
 # Everything is installed into .venv from pyproject.toml; nothing is assumed to be on the machine
 # except Python 3.11.
 
@@ -15,12 +15,13 @@ PYTEST_ARGS     ?=
 # JupyterLab refuses to start as root unless told; classroom containers often run as root.
 ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks e2e install clean-venv student help
+.PHONY: lab test lint unit unit-all notebooks e2e install clean-venv student help
 
 help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
-	@echo "make test   - create .venv if missing, install, run unit tests and every notebook (nbval)"
-	@echo "make unit   - unit tests only;  make notebooks - notebooks only"
+	@echo "make test   - create .venv if missing, install, lint, run all unit tests and every notebook (nbval)"
+	@echo "make lint   - ruff (lint and format check) and pyright"
+	@echo "make unit   - the fast unit tests only (not marked slow, no mirror);  make notebooks - notebooks only"
 	@echo "make student - copies of the notebooks without solutions, in student/"
 	@echo "make e2e    - JupyterLab in headless Chromium: widgets render, upload works (installs chromium with apt if root)"
 
@@ -33,7 +34,7 @@ $(PY):
 # the one the notebooks name, so JupyterLab and nbval start it.
 $(STAMP): pyproject.toml tl_helpers/kernel.py | $(PY)
 	$(PY) -m pip install --upgrade --quiet "pip>=24"
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m tl_helpers.kernel install
 	touch $(STAMP)
 
@@ -42,7 +43,20 @@ install: $(STAMP)
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
+# The Python sources, not the notebooks (those are checked by running them).
+LINTED := tl_helpers tests benchmarks e2e
+
+lint: install
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/pyright
+
+# Minutes-long and mirror-dependent tests are marked (pyproject.toml's markers); `make unit` skips
+# them for a quick check while editing, `make test` runs them all.
 unit: install
+	$(PY) -m pytest tests -m "not slow and not mirror" $(PYTEST_ARGS)
+
+unit-all: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # nbval exits with 5 when there is no notebook to collect: that is not a failure. It starts the
@@ -52,7 +66,7 @@ notebooks: install
 	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
-test: unit notebooks
+test: lint unit-all notebooks
 
 # Classroom copies without the cells tagged "solution" (and without outputs), in student/.
 student: install

@@ -29,18 +29,28 @@ MAX_BLOCKS = 5
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", help="where to write every candidate's validation numbers and the choice")
+    parser.add_argument(
+        "--json", help="where to write every candidate's validation numbers and the choice"
+    )
     parser.add_argument("--epochs", type=int, default=8)
     args = parser.parse_args()
 
     from tl_helpers.backbones import build_backbone
     from tl_helpers.data import dataset_splits, fetch
-    from tl_helpers.evaluate import evaluate
-    from tl_helpers.training import (ActivationSet, backbone_section, classifier_from_head, extract_activations, fast_fine_tune,
-                                     pooled_features, split_backbone, train_head)
+    from tl_helpers.evaluation import evaluate
+    from tl_helpers.training import (
+        ActivationSet,
+        backbone_section,
+        classifier_from_head,
+        extract_activations,
+        fast_fine_tune,
+        pooled_features,
+        split_backbone,
+        train_head,
+    )
 
     backbone = "efficientnet_lite0"
-    splits = dataset_splits("flowers", fetch("flowers", quiet=True))
+    splits = dataset_splits("flowers", fetch("flowers", verbose=False))
     classes = len(splits.class_names)
     candidates: list[dict] = []
 
@@ -51,13 +61,27 @@ def main() -> int:
     for size in SIZES:
         start = time.perf_counter()
         base = build_backbone(backbone, (size, size))
-        bottom, top = split_backbone(base, MAX_BLOCKS)
-        train = extract_activations(bottom, splits.train, backbone=backbone, image_size=size, verbose=False)
-        validation = extract_activations(bottom, splits.validation, backbone=backbone, image_size=size, flips=False, verbose=False)
-        head, _ = train_head(pooled_features(top, train, mirrored=True), pooled_features(top, validation), classes, verbose=False)
-        accuracy = validation_accuracy(classifier_from_head(head, backbone, splits.class_names, size))
-        candidates.append({"image_size": size, "blocks": 0, "learning_rate": None, "validation_accuracy": accuracy,
-                           "seconds": time.perf_counter() - start})
+        parts = split_backbone(base, MAX_BLOCKS)
+        train = extract_activations(parts, splits.train, verbose=False)
+        validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
+        head, _ = train_head(
+            pooled_features(parts.top, train, mirrored=True),
+            pooled_features(parts.top, validation),
+            classes,
+            verbose=False,
+        )
+        accuracy = validation_accuracy(
+            classifier_from_head(head, backbone, splits.class_names, size)
+        )
+        candidates.append(
+            {
+                "image_size": size,
+                "blocks": 0,
+                "learning_rate": None,
+                "validation_accuracy": accuracy,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         print(f"{size} px, feature extraction: validation accuracy {accuracy:.4f}", flush=True)
         for blocks, learning_rate in FINE_TUNING:
             start = time.perf_counter()
@@ -65,34 +89,78 @@ def main() -> int:
                 tuned_train, tuned_validation = train, validation
             else:  # turn the stored activations into those of the higher cut instead of rerunning the bottom
                 section = backbone_section(base, MAX_BLOCKS, blocks)
-                convert = lambda acts, flips: ActivationSet(  # noqa: E731
-                    section.predict(acts.activations.astype("float32"), batch_size=64, verbose=0),
-                    section.predict(acts.flipped.astype("float32"), batch_size=64, verbose=0) if flips else None,
-                    acts.labels, acts.files, split_backbone(base, blocks)[0].name.rsplit("_below_", 1)[-1])
+                cut = split_backbone(base, blocks).cut
+
+                def convert(
+                    acts: ActivationSet, flips: bool, section=section, cut=cut
+                ) -> ActivationSet:
+                    def run(values):
+                        return section.predict(values.astype("float32"), batch_size=64, verbose=0)
+
+                    flipped = run(acts.flipped) if flips else None
+                    return ActivationSet(
+                        run(acts.activations), flipped, acts.labels, acts.files, cut
+                    )
+
                 tuned_train, tuned_validation = convert(train, True), convert(validation, False)
             model = classifier_from_head(head, backbone, splits.class_names, size)
-            history = fast_fine_tune(model, tuned_train, tuned_validation, blocks=blocks, learning_rate=learning_rate,
-                                     epochs=args.epochs, verbose=False)
+            history = fast_fine_tune(
+                model,
+                tuned_train,
+                tuned_validation,
+                blocks=blocks,
+                learning_rate=learning_rate,
+                epochs=args.epochs,
+                verbose=False,
+            )
             accuracy = validation_accuracy(model)
-            candidates.append({"image_size": size, "blocks": blocks, "learning_rate": learning_rate, "validation_accuracy": accuracy,
-                               "epochs": history.epochs - history.fine_tune_start, "seconds": time.perf_counter() - start})
-            print(f"{size} px, fine-tuning {blocks} blocks at {learning_rate:g}: validation accuracy {accuracy:.4f} "
-                  f"({history.epochs - history.fine_tune_start} epochs, {time.perf_counter() - start:.0f} s)", flush=True)
+            candidates.append(
+                {
+                    "image_size": size,
+                    "blocks": blocks,
+                    "learning_rate": learning_rate,
+                    "validation_accuracy": accuracy,
+                    "epochs": history.epochs - history.fine_tune_start,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            print(
+                f"{size} px, fine-tuning {blocks} blocks at {learning_rate:g}: validation accuracy {accuracy:.4f} "
+                f"({history.epochs - history.fine_tune_start} epochs, {time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
 
     best = max(c["validation_accuracy"] for c in candidates)
     one_photo = 1 / len(splits.validation)
     # Candidates are listed simplest first within a size; order by simplicity across sizes too.
-    simplest_first = sorted(candidates, key=lambda c: (c["blocks"] > 0, c["image_size"], c["blocks"], -(c["learning_rate"] or 0)))
+    simplest_first = sorted(
+        candidates,
+        key=lambda c: (c["blocks"] > 0, c["image_size"], c["blocks"], -(c["learning_rate"] or 0)),
+    )
     chosen = next(c for c in simplest_first if c["validation_accuracy"] >= best - one_photo - 1e-12)
     tuned = [c for c in simplest_first if c["blocks"] and c["image_size"] == chosen["image_size"]]
-    fine_tuning = max(tuned, key=lambda c: c["validation_accuracy"])  # max keeps the first, the simplest, on a tie
-    print(f"best validation accuracy {best:.4f}; chosen (simplest within one photo, {one_photo:.4f}): {chosen}")
+    fine_tuning = max(
+        tuned, key=lambda c: c["validation_accuracy"]
+    )  # max keeps the first, the simplest, on a tie
+    print(
+        f"best validation accuracy {best:.4f}; chosen (simplest within one photo, {one_photo:.4f}): {chosen}"
+    )
     print(f"fine-tuning candidate at {chosen['image_size']} px: {fine_tuning}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"validation_images": len(splits.validation), "train_images": len(splits.train),
-                                               "candidates": candidates, "chosen": chosen,
-                                               "fine_tuning_at_chosen_size": fine_tuning}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "validation_images": len(splits.validation),
+                    "train_images": len(splits.train),
+                    "candidates": candidates,
+                    "chosen": chosen,
+                    "fine_tuning_at_chosen_size": fine_tuning,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

@@ -36,54 +36,101 @@ def main() -> int:
     candidate = record["fine_tuning_at_chosen_size"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=record["chosen"]["image_size"])
-    parser.add_argument("--blocks", type=int, default=candidate["blocks"], help="top blocks of the base to fine-tune")
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=candidate["blocks"],
+        help="top blocks of the base to fine-tune",
+    )
     parser.add_argument("--learning-rate", type=float, default=candidate["learning_rate"])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=2, help="random crop of the activation map, in cells")
+    parser.add_argument(
+        "--crop", type=int, default=2, help="random crop of the activation map, in cells"
+    )
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--json")
     args = parser.parse_args()
 
     from tl_helpers.backbones import build_backbone
     from tl_helpers.data import dataset_splits, fetch
-    from tl_helpers.evaluate import evaluate
-    from tl_helpers.training import (classifier_from_head, extract_activations, fast_fine_tune, pooled_features,
-                                     split_backbone, train_head)
+    from tl_helpers.evaluation import evaluate
+    from tl_helpers.training import (
+        classifier_from_head,
+        extract_activations,
+        fast_fine_tune,
+        pooled_features,
+        split_backbone,
+        train_head,
+    )
 
     size, backbone = args.image_size, "efficientnet_lite0"
-    splits = dataset_splits("flowers", fetch("flowers", quiet=True))
+    splits = dataset_splits("flowers", fetch("flowers", verbose=False))
     results: dict = {"counts": splits.counts(), **vars(args)}
 
     start = time.perf_counter()
-    bottom, top = split_backbone(build_backbone(backbone, (size, size)), args.blocks)
-    train = extract_activations(bottom, splits.train, backbone=backbone, image_size=size, verbose=False)
-    validation = extract_activations(bottom, splits.validation, backbone=backbone, image_size=size, flips=False, verbose=False)
+    parts = split_backbone(build_backbone(backbone, (size, size)), args.blocks)
+    train = extract_activations(parts, splits.train, verbose=False)
+    validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
     results["activations_seconds"] = time.perf_counter() - start
-    head, history = train_head(pooled_features(top, train, mirrored=True), pooled_features(top, validation), len(splits.class_names),
-                               verbose=False)
+    head, history = train_head(
+        pooled_features(parts.top, train, mirrored=True),
+        pooled_features(parts.top, validation),
+        len(splits.class_names),
+        verbose=False,
+    )
     model = classifier_from_head(head, backbone, splits.class_names, size)
     report = evaluate(model, splits.test)
-    results["feature_extraction"] = {"test_accuracy": report.accuracy, "interval": report.interval, "top_2": report.top_k_accuracy(2),
-                                     "validation_accuracy": evaluate(model, splits.validation).accuracy,
-                                     "recall": report.recall, "seconds": time.perf_counter() - start}
-    print(f"feature extraction: test accuracy {report.accuracy_text()} ({time.perf_counter() - start:.0f}s)\n{report.table()}")
+    results["feature_extraction"] = {
+        "test_accuracy": report.accuracy,
+        "interval": report.interval,
+        "top_2": report.top_k_accuracy(2),
+        "validation_accuracy": evaluate(model, splits.validation).accuracy,
+        "recall": report.recall,
+        "seconds": time.perf_counter() - start,
+    }
+    print(
+        f"feature extraction: test accuracy {report.accuracy_text()} ({time.perf_counter() - start:.0f}s)\n{report.table()}"
+    )
 
     start = time.perf_counter()
-    history = fast_fine_tune(model, train, validation, blocks=args.blocks, learning_rate=args.learning_rate, epochs=args.epochs,
-                             crop=args.crop, label_smoothing=args.label_smoothing, history=history)
+    history = fast_fine_tune(
+        model,
+        train,
+        validation,
+        blocks=args.blocks,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        crop=args.crop,
+        label_smoothing=args.label_smoothing,
+        history=history,
+    )
     tuned = evaluate(model, splits.test)
-    results["fine_tuning"] = {"test_accuracy": tuned.accuracy, "interval": tuned.interval, "top_2": tuned.top_k_accuracy(2),
-                              "recall": tuned.recall, "validation_accuracy": evaluate(model, splits.validation).accuracy,
-                              "seconds": time.perf_counter() - start, "epochs": history.epochs - history.fine_tune_start}
-    print(f"fine-tuning: test accuracy {tuned.accuracy_text()} ({time.perf_counter() - start:.0f}s)\n{tuned.table()}")
+    results["fine_tuning"] = {
+        "test_accuracy": tuned.accuracy,
+        "interval": tuned.interval,
+        "top_2": tuned.top_k_accuracy(2),
+        "recall": tuned.recall,
+        "validation_accuracy": evaluate(model, splits.validation).accuracy,
+        "seconds": time.perf_counter() - start,
+        "epochs": history.epochs - history.fine_tune_start,
+    }
+    print(
+        f"fine-tuning: test accuracy {tuned.accuracy_text()} ({time.perf_counter() - start:.0f}s)\n{tuned.table()}"
+    )
     comparison = report.compare(tuned)
-    results["mcnemar"] = {"only_feature_extraction_right": comparison.only_first_right,
-                          "only_fine_tuning_right": comparison.only_second_right, "p_value": comparison.p_value}
+    results["mcnemar"] = {
+        "only_feature_extraction_right": comparison.only_first_right,
+        "only_fine_tuning_right": comparison.only_second_right,
+        "p_value": comparison.p_value,
+    }
     print(f"feature extraction vs fine-tuning on the same test photos: {comparison}")
     results["peak_memory_gb"] = peak_memory_gb()
 
-    checks = {f"feature extraction >= {TARGETS['feature_extraction']}": report.accuracy >= TARGETS["feature_extraction"],
-              f"fine-tuning >= {TARGETS['fine_tuning']}": tuned.accuracy >= TARGETS["fine_tuning"]}
+    checks = {
+        f"feature extraction >= {TARGETS['feature_extraction']}": report.accuracy
+        >= TARGETS["feature_extraction"],
+        f"fine-tuning >= {TARGETS['fine_tuning']}": tuned.accuracy >= TARGETS["fine_tuning"],
+    }
     return finish(results, checks, args.json)
 
 

@@ -35,7 +35,10 @@ def _lab_settings(folder: Path) -> None:
     for plugin, values in {
         "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
         "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
     }.items():
         path = folder / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,14 +58,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
     _lab_settings(home / "settings")
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "TL_QUICK": "1", "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "TL_QUICK": "1",
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     log = home / "lab.log"
-    committed = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in (PROJECT_ROOT / "notebooks").glob("*.ipynb")}
-    command = ["make", "--no-print-directory", "lab", f"LAB_PORT={port}",
-               f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token}"]
+    committed = {
+        path: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (PROJECT_ROOT / "notebooks").glob("*.ipynb")
+    }
+    command = [
+        "make",
+        "--no-print-directory",
+        "lab",
+        f"LAB_PORT={port}",
+        f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token}",
+    ]
     with open(log, "w") as output:
-        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
@@ -81,17 +104,27 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         server.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
-    changed = [path.name for path, digest in committed.items() if hashlib.sha256(path.read_bytes()).hexdigest() != digest]
+    changed = [
+        path.name
+        for path, digest in committed.items()
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest
+    ]
     assert not changed, f"the browser session saved over committed notebooks: {changed}"
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (make e2e does when run as root)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: run `make e2e`")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (make e2e does when run as root)"
+        )
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: run `make e2e`"
+    )
     with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
         yield chromium
         chromium.close()
 

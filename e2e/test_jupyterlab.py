@@ -5,7 +5,6 @@ mistake browser steps forwards and back. Notebooks run in quick mode (TL_QUICK=1
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from conftest import ARTIFACTS, PROJECT_ROOT
 
@@ -23,7 +22,11 @@ def wait_for_idle_kernel(page, notebook: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         sessions = page.request.get(f"{page.lab.url}/api/sessions?token={page.lab.token}").json()
-        states = [s["kernel"]["execution_state"] for s in sessions if s.get("path", "").endswith(notebook) and s.get("kernel")]
+        states = [
+            s["kernel"]["execution_state"]
+            for s in sessions
+            if s.get("path", "").endswith(notebook) and s.get("kernel")
+        ]
         if states == ["idle"] and page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count():
             return
         time.sleep(1)
@@ -72,14 +75,23 @@ def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
         time.sleep(2)
     else:
         raise AssertionError(f"{notebook} was still running after {timeout} s")
-    errors = notebook_panel(page).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback").count()
+    errors = (
+        notebook_panel(page)
+        .locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+            has_text="Traceback",
+        )
+        .count()
+    )
     assert errors == 0, f"{notebook}: a cell raised an error"
 
 
 def assert_widgets_render(page) -> None:
     panel = notebook_panel(page)
     assert panel.locator("text=Error displaying widget").count() == 0
-    assert panel.locator(".jp-OutputArea-output", has_text="VBox(children=").count() == 0, "a widget showed as text"
+    assert panel.locator(".jp-OutputArea-output", has_text="VBox(children=").count() == 0, (
+        "a widget showed as text"
+    )
 
 
 def test_make_lab_lists_every_notebook(lab, page):
@@ -96,8 +108,12 @@ def test_upload_and_predict_in_notebook_06(lab, page):
     assert_widgets_render(page)
     upload = notebook_panel(page).locator(".widget-upload")
     assert upload.count() == 1, "the upload widget must render as a button"
-    photo = sorted((PROJECT_ROOT / "notebooks" / "outputs" / "example_photos" / "tulips").glob("*.jpg"))[-1]
-    with page.expect_file_chooser() as chooser:  # the widget opens the browser's file dialog on click
+    photo = sorted(
+        (PROJECT_ROOT / "notebooks" / "outputs" / "example_photos" / "tulips").glob("*.jpg")
+    )[-1]
+    with (
+        page.expect_file_chooser() as chooser
+    ):  # the widget opens the browser's file dialog on click
         upload.click()
     chooser.value.set_files(str(photo))
     notebook_panel(page).get_by_role("button", name="Predict").click()
@@ -118,7 +134,10 @@ def test_mistake_browser_in_notebook_04(lab, page):
     first = position.inner_text()
     assert first.startswith("mistake 1 of"), first
     total = int(first.rsplit(" ", 1)[-1])
-    next_button, previous_button = panel.get_by_role("button", name="Next"), panel.get_by_role("button", name="Previous")
+    next_button, previous_button = (
+        panel.get_by_role("button", name="Next"),
+        panel.get_by_role("button", name="Previous"),
+    )
     assert previous_button.is_disabled()
     if total > 1:
         next_button.click()

@@ -16,7 +16,13 @@ from PIL import Image
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def write_image(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB", seed: int = 0, fmt: str | None = None) -> Path:
+def write_image(
+    path: Path,
+    size: tuple[int, int] = (40, 30),
+    mode: str = "RGB",
+    seed: int = 0,
+    fmt: str | None = None,
+) -> Path:
     """Write a small random image (a real, decodable file) and return its path."""
     rng = np.random.default_rng(seed)
     channels = {"RGB": 3, "RGBA": 4, "L": 1, "CMYK": 4}[mode]
@@ -27,13 +33,23 @@ def write_image(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB",
     return path
 
 
+def train_quietly(folder: Path, model_path: Path, image_size: int, epochs: int, *extra: str) -> int:
+    """Run ``python -m tl_helpers train`` in-process without per-epoch lines; its exit code."""
+    from tl_helpers.cli import main
+
+    arguments = ["--out", str(model_path), "--image-size", str(image_size), "--epochs", str(epochs)]
+    return main(["train", str(folder), *arguments, *extra, "--no-verbose"])
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """``root/<class>/<image>`` with 3 classes of 20 small JPEGs each."""
     root = tmp_path / "folder"
     for label, class_name in enumerate(["ants", "bees", "wasps"]):
         for index in range(20):
-            write_image(root / class_name / f"{class_name}_{index:03d}.jpg", seed=100 * label + index)
+            write_image(
+                root / class_name / f"{class_name}_{index:03d}.jpg", seed=100 * label + index
+            )
     return root
 
 
@@ -42,7 +58,9 @@ def mirror() -> Path:
     """The real dataset mirror, or a skip that says how to enable these tests."""
     value = os.environ.get("TL_MIRROR")
     if not value:
-        pytest.skip("TL_MIRROR is not set: point it at ../shared/mirror to run the tests on real photos")
+        pytest.skip(
+            "TL_MIRROR is not set: point it at ../shared/mirror to run the tests on real photos"
+        )
     path = Path(value).resolve()
     if not path.is_dir():
         pytest.skip(f"TL_MIRROR={value} is not a folder")
@@ -54,7 +72,9 @@ class FileServer:
     """What the test server serves, and what it saw."""
 
     files: dict[str, bytes] = field(default_factory=dict)
-    cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before dropping the connection
+    cut_after: dict[str, int] = field(
+        default_factory=dict
+    )  # path -> bytes sent before dropping the connection
     honour_range: bool = True
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
     base_url: str = ""
@@ -132,3 +152,11 @@ def colour_folder(tmp_path: Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(pixels).save(path)
     return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the real photos is marked ``mirror``, so ``-m "not mirror"`` (``make
+    unit``) leaves them out without each test saying so twice."""
+    for item in items:
+        if "mirror" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mirror)

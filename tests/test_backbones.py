@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-import keras
 from tl_helpers.backbones import (
     WeightsUnavailableError,
     backbone_names,
-    blocks,
     build_backbone,
     get_backbone_spec,
     keras_weights_dir,
+    list_blocks,
 )
 from tl_helpers.backbones import efficientnet_lite as lite
 from tl_helpers.backbones.preprocessing import CaffePreprocess, scale_to_minus_one_one
@@ -36,10 +36,20 @@ def test_conversion_uses_every_tensor_and_sets_every_layer():
     weighted = [layer.name for layer in model.layers if layer.weights]
     assert sorted(weighted) == sorted(converted)
     # Spot-check the layouts against the PyTorch tensors.
-    np.testing.assert_array_equal(model.get_layer("stem_conv").get_weights()[0], state["_conv_stem.weight"].transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(model.get_layer("block05_dw_conv").get_weights()[0], state["_blocks.5._depthwise_conv.weight"].transpose(2, 3, 0, 1))
-    np.testing.assert_array_equal(model.get_layer("head_bn").get_weights()[3], state["_bn1.running_var"])
-    np.testing.assert_array_equal(model.get_layer("predictions").get_weights()[0], state["_fc.weight"].T)
+    np.testing.assert_array_equal(
+        model.get_layer("stem_conv").get_weights()[0],
+        state["_conv_stem.weight"].transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("block05_dw_conv").get_weights()[0],
+        state["_blocks.5._depthwise_conv.weight"].transpose(2, 3, 0, 1),
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("head_bn").get_weights()[3], state["_bn1.running_var"]
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("predictions").get_weights()[0], state["_fc.weight"].T
+    )
 
 
 def test_conversion_refuses_leftover_tensors():
@@ -75,7 +85,14 @@ def test_converted_weights_are_cached_and_reused(tmp_path, monkeypatch):
 
 def _first_photos(folder, count=50, size=224):
     files = sorted(folder.iterdir())[:count]
-    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) for f in files])
+    return np.stack(
+        [
+            np.asarray(
+                Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR), np.float32
+            )
+            for f in files
+        ]
+    )
 
 
 def test_imagenet_sanity_on_real_cats_and_dogs(mirror, lite_classifier):
@@ -93,22 +110,28 @@ def test_lite0_scales_inputs_inside_the_model():
     np.testing.assert_allclose(np.asarray(scaled), [[[[-127 / 128, 0.0, 1.0]]]], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"])
+@pytest.mark.parametrize(
+    "name", ["efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"]
+)
 def test_every_backbone_builds_offline_with_random_weights(name):
     model = build_backbone(name, 64, weights=None)
     assert model.name == name
     assert model.input_shape == (None, 64, 64, 3)
     assert len(model.output_shape) == 4, "a feature map, pooled by the head"
     assert model.layers[1].name == "preprocess" or name == "efficientnet_lite0"
-    assert len(blocks(model)) >= 5
+    assert len(list_blocks(model)) >= 5
     features = model(np.full((1, 64, 64, 3), 128.0, np.float32))
     assert np.all(np.isfinite(np.asarray(features)))
 
 
 def test_registry_lists_the_course_backbones():
-    assert {"efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"} <= set(backbone_names())
+    assert {"efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"} <= set(
+        backbone_names()
+    )
     assert get_backbone_spec("efficientnet_lite0").offline_weights
-    assert [name for name, _ in blocks(build_backbone("efficientnet_lite0", 64, weights=None))] == [f"block{i:02d}" for i in range(16)]
+    assert [
+        name for name, _ in list_blocks(build_backbone("efficientnet_lite0", 64, weights=None))
+    ] == [f"block{i:02d}" for i in range(16)]
 
 
 def test_unknown_backbone_lists_valid_names():
@@ -123,8 +146,16 @@ def test_too_small_image_size_is_refused():
 
 def test_preprocessing_layers_match_keras_functions():
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(CaffePreprocess()(images)), keras.applications.vgg16.preprocess_input(images.copy()), atol=1e-4)
-    np.testing.assert_allclose(np.asarray(scale_to_minus_one_one()(images)), keras.applications.mobilenet_v2.preprocess_input(images.copy()), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(CaffePreprocess()(images)),
+        keras.applications.vgg16.preprocess_input(images.copy()),
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        np.asarray(scale_to_minus_one_one()(images)),
+        keras.applications.mobilenet_v2.preprocess_input(images.copy()),
+        atol=1e-5,
+    )
 
 
 def test_missing_imagenet_weights_give_one_clear_error(monkeypatch):
@@ -142,4 +173,8 @@ def test_missing_imagenet_weights_give_one_clear_error(monkeypatch):
         build_backbone("vgg16", 64)
     message = str(caught.value)
     assert "'vgg16'" in message and filename in message
-    assert "efficientnet_lite0" in message and str(keras_weights_dir()) in message and "weights=None" in message
+    assert (
+        "efficientnet_lite0" in message
+        and str(keras_weights_dir()) in message
+        and "weights=None" in message
+    )

@@ -20,7 +20,6 @@ from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
 from tl_helpers.models import build_classifier, probabilities
-from tl_helpers.training import check_training_folder
 
 
 @pytest.fixture
@@ -46,11 +45,14 @@ def first_batch(path, size=(16, 16)):
 # ---- files that cannot be used: skipped with a warning naming each ----------------------------
 
 
-@pytest.mark.parametrize("name, content", [
-    ("cut_off.jpg", "truncated"),
-    ("garbage.jpg", b"this is not a jpeg at all" * 10),
-    ("empty.png", b""),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("cut_off.jpg", "truncated"),
+        ("garbage.jpg", b"this is not a jpeg at all" * 10),
+        ("empty.png", b""),
+    ],
+)
 def test_undecodable_files_are_skipped_by_name(photos, name, content):
     path = photos / "cats" / name
     if content == "truncated":
@@ -96,6 +98,7 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert 100 < seen_by_training[8, 8, 0] < 160, "the middle of the ramp must stay mid-grey"
 
 
+@pytest.mark.slow
 def test_huge_image_is_used_with_a_warning(tmp_path):
     path = tmp_path / "panorama.jpg"
     Image.new("RGB", (10000, 10000), (10, 200, 30)).save(path, quality=50)
@@ -121,8 +124,12 @@ def test_exif_rotated_photo_is_turned_upright_for_training_too(tmp_path):
     path = tmp_path / "portrait.jpg"
     Image.fromarray(pixels).save(path, exif=exif, quality=95)
     upright = first_batch(path, (60, 30))
-    assert upright[5, 15, 0] > 200 and upright[-5, 15, 2] > 200, "red must end up on top, blue at the bottom"
-    assert np.abs(upright - load_image(path, (60, 30))).mean() < 1.5  # two JPEG decoders, same orientation
+    assert upright[5, 15, 0] > 200 and upright[-5, 15, 2] > 200, (
+        "red must end up on top, blue at the bottom"
+    )
+    assert (
+        np.abs(upright - load_image(path, (60, 30))).mean() < 1.5
+    )  # two JPEG decoders, same orientation
 
 
 def test_awkward_names_and_upper_case_extensions_work(photos):
@@ -131,14 +138,21 @@ def test_awkward_names_and_upper_case_extensions_work(photos):
     splits = folder_splits(photos)
     assert {"holiday photo 1.JPG", "café – été.png", "Katze_Ü.PNG", "DOG.JPEG"} <= all_files(splits)
     every = [path for part in ("train", "validation") for path in splits[part].files]
-    batches = make_dataset(Split(tuple(every), tuple([0] * len(every))), image_size=(8, 8), batch_size=64)
+    batches = make_dataset(
+        Split(tuple(every), tuple([0] * len(every))), image_size=(8, 8), batch_size=64
+    )
     assert sum(int(images.shape[0]) for images, _ in batches) == 14
 
 
 def test_nested_sub_folders_belong_to_their_class(photos):
     write_image(photos / "dogs" / "2019" / "summer" / "beach.png")
     splits = folder_splits(photos)
-    nested = [(f, y) for part in ("train", "validation") for f, y in zip(splits[part].files, splits[part].labels) if f.name == "beach.png"]
+    nested = [
+        (f, y)
+        for part in ("train", "validation")
+        for f, y in zip(splits[part].files, splits[part].labels)
+        if f.name == "beach.png"
+    ]
     assert len(nested) == 1 and splits.class_names[nested[0][1]] == "dogs"
 
 
@@ -153,7 +167,11 @@ def test_links_outside_the_folder_are_skipped_and_links_inside_kept(photos, tmp_
     assert "link(s) to files outside" in messages and "looks_innocent.png" in messages
     assert "did not follow 1 link(s) to folders: linked_folder" in messages
     names = all_files(splits)
-    assert "looks_innocent.png" not in names and "same_dog_again.png" in names and "private.png" not in names
+    assert (
+        "looks_innocent.png" not in names
+        and "same_dog_again.png" in names
+        and "private.png" not in names
+    )
 
 
 # ---- arguments -------------------------------------------------------------------------------
@@ -167,7 +185,9 @@ def test_batch_larger_than_the_data_gives_one_smaller_batch(photos):
 
 def test_images_of_the_wrong_size_are_refused_with_the_fix(tmp_path):
     model = build_classifier("efficientnet_lite0", 2, image_size=32, weights=None)
-    with pytest.raises(CourseError, match=r"takes batches of \(32, 32, 3\).*load_image\(path, \(32, 32\)\)"):
+    with pytest.raises(
+        CourseError, match=r"takes batches of \(32, 32, 3\).*load_image\(path, \(32, 32\)\)"
+    ):
         probabilities(model, np.zeros((1, 64, 48, 3)))
     with pytest.raises(CourseError, match=r"batch axis: image\[None\]"):
         probabilities(model, np.zeros((32, 32, 3)))
@@ -178,5 +198,8 @@ def test_a_photo_only_pillow_can_read_is_refused_with_the_fix(tmp_path):
     # A TIFF saved under a .png name: Pillow opens it, TensorFlow's decoder (the course's one image path) cannot.
     path = tmp_path / "scan.png"
     Image.fromarray(np.full((20, 30, 3), 120, np.uint8)).save(path, format="TIFF")
-    with pytest.raises(ValueError, match=r"scan\.png: TensorFlow cannot decode it .*save it again as an ordinary RGB JPEG or PNG"):
+    with pytest.raises(
+        ValueError,
+        match=r"scan\.png: TensorFlow cannot decode it .*save it again as an ordinary RGB JPEG or PNG",
+    ):
         load_image(path, (16, 16))

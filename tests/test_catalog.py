@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tl_helpers.data import dataset_names, get_spec, load_catalog
@@ -15,12 +13,25 @@ def test_catalog_lists_both_course_datasets_with_sources_and_counts():
     assert dataset_names() == ["cats_vs_dogs", "flowers"]
     cats = get_spec("cats_vs_dogs")
     assert cats.url == "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
-    assert cats.expected_counts == {"train/cats": 1000, "train/dogs": 1000, "validation/cats": 500, "validation/dogs": 500}
+    assert cats.expected_counts == {
+        "train/cats": 1000,
+        "train/dogs": 1000,
+        "validation/cats": 500,
+        "validation/dogs": 500,
+    }
     assert cats.archive_sha256 is None, "no checksum is published for this archive"
     flowers = get_spec("flowers")
     assert flowers.archive_bytes == 228_813_984
-    assert flowers.archive_sha256 == "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
-    assert flowers.expected_counts == {"daisy": 633, "dandelion": 898, "roses": 641, "sunflowers": 699, "tulips": 799}
+    assert (
+        flowers.archive_sha256 == "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
+    )
+    assert flowers.expected_counts == {
+        "daisy": 633,
+        "dandelion": 898,
+        "roses": 641,
+        "sunflowers": 699,
+        "tulips": 799,
+    }
     assert flowers.expected_total == 3670
 
 
@@ -48,9 +59,14 @@ def test_display_path_keeps_local_paths_out_of_printed_output(tmp_path, monkeypa
 
     assert config.display_path(config.PROJECT_ROOT / "datasets" / "data") == "datasets/data"
     # A folder beside the project (not created, so no link can redirect it) is shown relative to the project.
-    assert config.display_path(config.PROJECT_ROOT.parent / "no_such_sibling" / "mirror") == "../no_such_sibling/mirror"
+    assert (
+        config.display_path(config.PROJECT_ROOT.parent / "no_such_sibling" / "mirror")
+        == "../no_such_sibling/mirror"
+    )
     assert config.display_path(tmp_path / "x", start=tmp_path) == "x"
     monkeypatch.setenv("HOME", str(tmp_path))
-    if not tmp_path.resolve().is_relative_to(config.PROJECT_ROOT.parent.parent):  # far from the project: the home rule
+    if not tmp_path.resolve().is_relative_to(
+        config.PROJECT_ROOT.parent.parent
+    ):  # far from the project: the home rule
         assert config.display_path(tmp_path / "photos" / "a.jpg") == "~/photos/a.jpg"
     assert config.display_path(None) == "not set"

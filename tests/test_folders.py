@@ -25,7 +25,11 @@ def test_train_and_validation_folders_are_used_as_given(image_folder, tmp_path):
     shutil.copytree(image_folder / "ants", root / "validation" / "ants")
     shutil.copytree(image_folder / "bees", root / "validation" / "bees")
     splits = folder_splits(root)
-    assert len(splits.train) == 60 and splits.counts()["validation"] == {"ants": 20, "bees": 20, "wasps": 0}
+    assert len(splits.train) == 60 and splits.counts()["validation"] == {
+        "ants": 20,
+        "bees": 20,
+        "wasps": 0,
+    }
 
 
 def test_validation_is_carved_from_train_when_missing(image_folder, tmp_path):
@@ -61,7 +65,10 @@ def test_all_images_for_evaluation(image_folder):
 def test_unreadable_files_are_skipped_with_their_names(image_folder):
     (image_folder / "ants" / "ants_000.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (image_folder / "bees" / "empty.jpg").write_bytes(b"")
-    with pytest.warns(UserWarning, match=r"skipped 2 file\(s\).*ants_000\.jpg.*empty\.jpg|skipped 2 file\(s\).*empty\.jpg.*ants_000\.jpg"):
+    with pytest.warns(
+        UserWarning,
+        match=r"skipped 2 file\(s\).*ants_000\.jpg.*empty\.jpg|skipped 2 file\(s\).*empty\.jpg.*ants_000\.jpg",
+    ):
         splits = folder_splits(image_folder)
     everything = [p.name for s in ("train", "validation", "test") for p in splits[s].files]
     assert "ants_000.jpg" not in everything and "empty.jpg" not in everything

@@ -14,9 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
-CPP_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+\.cc:\d+\]|absl::InitializeLog", re.MULTILINE)
+CPP_LOG_LINE = re.compile(
+    r"^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+\.cc:\d+\]|absl::InitializeLog", re.MULTILINE
+)
 LOCAL_PATH = re.compile(r"(?<![\w.~])/(home|root|work|tmp|Users|usr|opt|var|mnt|private)/")
-EPOCH_LINE = re.compile(r"^.*(\bepoch\s+\d+\b|^Epoch \d+/\d+|^\d+/\d+ - \d+s)", re.IGNORECASE | re.MULTILINE)
+EPOCH_LINE = re.compile(
+    r"^.*(\bepoch\s+\d+\b|^Epoch \d+/\d+|^\d+/\d+ - \d+s)", re.IGNORECASE | re.MULTILINE
+)
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MAX_EPOCH_LINES = 15
 
@@ -29,33 +33,55 @@ def output_texts(cell: nbformat.NotebookNode) -> list[str]:
         elif output.output_type == "error":
             texts.append("\n".join(output.traceback))
         else:
-            texts += [value for key, value in output.get("data", {}).items() if key.startswith("text/") and isinstance(value, str)]
+            texts += [
+                value
+                for key, value in output.get("data", {}).items()
+                if key.startswith("text/") and isinstance(value, str)
+            ]
     return texts
 
 
 def code_cells(path: Path) -> list[tuple[int, nbformat.NotebookNode]]:
-    return [(index, cell) for index, cell in enumerate(nbformat.read(path, as_version=4).cells) if cell.cell_type == "code"]
+    return [
+        (index, cell)
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code"
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_cpp_log_lines(path):
-    found = [(index, match.group(0)) for index, cell in code_cells(path) for text in output_texts(cell)
-             for match in CPP_LOG_LINE.finditer(text)]
-    assert not found, f"{path.name}: TensorFlow's C++ log lines in the committed outputs (cell, line): {found[:3]}"
+    found = [
+        (index, match.group(0))
+        for index, cell in code_cells(path)
+        for text in output_texts(cell)
+        for match in CPP_LOG_LINE.finditer(text)
+    ]
+    assert not found, (
+        f"{path.name}: TensorFlow's C++ log lines in the committed outputs (cell, line): {found[:3]}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_local_paths(path):
-    found = [(index, text[max(0, match.start() - 30): match.end() + 30]) for index, cell in code_cells(path)
-             for text in output_texts(cell) for match in LOCAL_PATH.finditer(text)]
-    assert not found, f"{path.name}: absolute local paths in the outputs (show them relative to the data folder): {found[:3]}"
+    found = [
+        (index, text[max(0, match.start() - 30) : match.end() + 30])
+        for index, cell in code_cells(path)
+        for text in output_texts(cell)
+        for match in LOCAL_PATH.finditer(text)
+    ]
+    assert not found, (
+        f"{path.name}: absolute local paths in the outputs (show them relative to the data folder): {found[:3]}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_wall_of_epoch_lines(path):
     for index, cell in code_cells(path):
         lines = sum(len(EPOCH_LINE.findall(text)) for text in output_texts(cell))
-        assert lines <= MAX_EPOCH_LINES, f"{path.name} cell {index}: {lines} per-epoch lines; show a curve instead"
+        assert lines <= MAX_EPOCH_LINES, (
+            f"{path.name} cell {index}: {lines} per-epoch lines; show a curve instead"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -64,9 +90,12 @@ def test_widgets_have_a_static_copy(path):
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if WIDGET in data:
-                assert "text/html" in data or "image/png" in data, \
+                assert "text/html" in data or "image/png" in data, (
                     f"{path.name} cell {index}: a widget with no static copy shows as VBox(...) without a kernel"
-                assert "data:image" in data.get("text/html", "data:image"), f"{path.name} cell {index}: the copy has no picture"
+                )
+                assert "data:image" in data.get("text/html", "data:image"), (
+                    f"{path.name} cell {index}: the copy has no picture"
+                )
 
 
 def stated_minutes(path: Path) -> int:
@@ -80,7 +109,9 @@ def measured_minutes(path: Path) -> float:
     cells = [cell for _, cell in code_cells(path)]
     stamps = [cell.metadata.get("execution", {}) for cell in cells]
     start, end = stamps[0].get("iopub.execute_input"), stamps[-1].get("shell.execute_reply")
-    assert start and end, f"{path.name}: committed without execution times; run it with jupyter nbconvert --execute"
+    assert start and end, (
+        f"{path.name}: committed without execution times; run it with jupyter nbconvert --execute"
+    )
     parse = lambda stamp: datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # noqa: E731
     return (parse(end) - parse(start)).total_seconds() / 60
 
@@ -88,7 +119,14 @@ def measured_minutes(path: Path) -> float:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_stated_run_time_matches_the_committed_run(path):
     stated, measured = stated_minutes(path), measured_minutes(path)
-    assert abs(stated - measured) <= max(1.0, 0.25 * measured), \
+    assert abs(stated - measured) <= max(1.0, 0.25 * measured), (
         f"{path.name}: the header says {stated} min, the committed run took {measured:.1f} min"
-    readme_row = next(line for line in (ROOT / "README.md").read_text().splitlines() if f"`{path.stem}`" in line and line.startswith("|"))
-    assert re.search(rf"(about|under) {stated} min\b", readme_row), f"README's row for {path.stem} should say about {stated} min"
+    )
+    readme_row = next(
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if f"`{path.stem}`" in line and line.startswith("|")
+    )
+    assert re.search(rf"(about|under) {stated} min\b", readme_row), (
+        f"README's row for {path.stem} should say about {stated} min"
+    )

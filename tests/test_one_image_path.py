@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import train_quietly
 from tl_helpers.cli import main
 from tl_helpers.data.images import EXIF_ORIENTATION_TAG, load_image
 from tl_helpers.data.pipelines import make_dataset
@@ -19,16 +20,24 @@ from tl_helpers.data.splits import Split
 
 def real_photos(mirror: Path, count: int) -> list[Path]:
     """Photos of many sizes: every n-th file of both datasets, all classes."""
-    files = sorted((mirror / "flower_photos").glob("*/*.jpg")) + sorted((mirror / "cats_and_dogs_filtered").glob("*/*/*.jpg"))
+    files = sorted((mirror / "flower_photos").glob("*/*.jpg")) + sorted(
+        (mirror / "cats_and_dogs_filtered").glob("*/*/*.jpg")
+    )
     return files[:: max(1, len(files) // count)][:count]
 
 
 def rotated_copies(photo: Path, folder: Path) -> list[Path]:
     """The photo stored sideways/mirrored with each of the 8 EXIF orientation tags, as phones do."""
-    stored = {1: lambda im: im, 2: lambda im: im.transpose(Image.FLIP_LEFT_RIGHT), 3: lambda im: im.rotate(180),
-              4: lambda im: im.transpose(Image.FLIP_TOP_BOTTOM), 5: lambda im: im.transpose(Image.TRANSPOSE),
-              6: lambda im: im.rotate(90, expand=True), 7: lambda im: im.transpose(Image.TRANSVERSE),
-              8: lambda im: im.rotate(-90, expand=True)}
+    stored = {
+        1: lambda im: im,
+        2: lambda im: im.transpose(Image.FLIP_LEFT_RIGHT),
+        3: lambda im: im.rotate(180),
+        4: lambda im: im.transpose(Image.FLIP_TOP_BOTTOM),
+        5: lambda im: im.transpose(Image.TRANSPOSE),
+        6: lambda im: im.rotate(90, expand=True),
+        7: lambda im: im.transpose(Image.TRANSVERSE),
+        8: lambda im: im.rotate(-90, expand=True),
+    }
     copies = []
     with Image.open(photo) as image:
         image = image.convert("RGB")
@@ -48,7 +57,12 @@ def test_load_image_equals_the_training_pipeline_exactly(mirror, tmp_path):
     sizes = {Image.open(p).size for p in photos}
     assert len(photos) >= 60 and len(sizes) >= 10, "the check needs photos of many sizes"
     for image_size in [(224, 224), (160, 120)]:
-        batches = make_dataset(Split(tuple(photos), (0,) * len(photos)), image_size=image_size, batch_size=16, cache=False)
+        batches = make_dataset(
+            Split(tuple(photos), (0,) * len(photos)),
+            image_size=image_size,
+            batch_size=16,
+            cache=False,
+        )
         from_pipeline = np.concatenate([images.numpy() for images, _ in batches])
         from_load_image = np.stack([load_image(p, image_size) for p in photos])
         np.testing.assert_array_equal(from_load_image, from_pipeline)
@@ -65,7 +79,10 @@ def assert_same_probabilities(folder: Path, model_path: Path, capsys) -> int:
     assert main(["evaluate", str(model_path), str(folder), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     files = [entry["file"] for entry in evaluated["predictions"]]
-    assert all(entry["predicted"] in entry["probabilities"] and "true" in entry for entry in evaluated["predictions"])
+    assert all(
+        entry["predicted"] in entry["probabilities"] and "true" in entry
+        for entry in evaluated["predictions"]
+    )
     assert main(["predict", str(model_path), *files, "--json"]) == 0
     predicted = predictions_by_file(capsys.readouterr().out)
     assert sorted(predicted) == sorted(files)
@@ -78,7 +95,7 @@ def assert_same_probabilities(folder: Path, model_path: Path, capsys) -> int:
 @pytest.mark.slow
 def test_evaluate_and_predict_agree_file_by_file(colour_folder, tmp_path, capsys):
     model_path = tmp_path / "colours.keras"
-    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "64", "--epochs", "5", "--quiet"]) == 0
+    assert train_quietly(colour_folder, model_path, 64, 5) == 0
     capsys.readouterr()
     assert assert_same_probabilities(colour_folder, model_path, capsys) == 36
 
@@ -92,20 +109,25 @@ def test_evaluate_and_predict_agree_on_real_photos(mirror, tmp_path, capsys):
         for photo in sorted((mirror / "flower_photos" / name).glob("*.jpg"))[:10]:
             shutil.copy(photo, folder / name / photo.name)
     model_path = tmp_path / "flowers.keras"
-    assert main(["train", str(folder), "--out", str(model_path), "--image-size", "128", "--epochs", "3", "--quiet"]) == 0
+    assert train_quietly(folder, model_path, 128, 3) == 0
     capsys.readouterr()
     assert assert_same_probabilities(folder, model_path, capsys) == 30
 
 
+@pytest.mark.slow
 def test_predict_json_lists_every_class(colour_folder, tmp_path, capsys):
     model_path = tmp_path / "colours.keras"
-    assert main(["train", str(colour_folder), "--out", str(model_path), "--image-size", "48", "--epochs", "2", "--quiet"]) == 0
+    assert train_quietly(colour_folder, model_path, 48, 2) == 0
     capsys.readouterr()
     image = sorted((colour_folder / "red_things").iterdir())[0]
     assert main(["predict", str(model_path), str(image), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     (entry,) = printed["predictions"]
-    assert entry["file"] == str(image) and printed["class_names"] == ["blue_things", "green_things", "red_things"]
+    assert entry["file"] == str(image) and printed["class_names"] == [
+        "blue_things",
+        "green_things",
+        "red_things",
+    ]
     assert set(entry["probabilities"]) == set(printed["class_names"])
     assert abs(sum(entry["probabilities"].values()) - 1.0) < 1e-5
     assert entry["predicted"] == max(entry["probabilities"], key=entry["probabilities"].get)

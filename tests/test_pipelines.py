@@ -22,7 +22,9 @@ def test_batches_have_the_requested_shape_dtype_and_labels(image_folder):
         labels.extend(batch_labels.numpy().tolist())
     assert labels == list(splits.train.labels), "unshuffled pipelines keep the split's order"
     pixels = np.concatenate(images)
-    assert pixels.min() >= 0 and pixels.max() <= 255 and pixels.max() > 200, "raw 0-255 range, no scaling"
+    assert pixels.min() >= 0 and pixels.max() <= 255 and pixels.max() > 200, (
+        "raw 0-255 range, no scaling"
+    )
 
 
 def test_shuffle_changes_order_each_epoch_but_not_membership(image_folder):
@@ -34,7 +36,9 @@ def test_shuffle_changes_order_each_epoch_but_not_membership(image_folder):
         assert sorted(epoch.tolist()) == sorted(splits.train.labels)
 
 
-@pytest.mark.parametrize("mode, fmt", [("L", "PNG"), ("RGBA", "PNG"), ("RGB", "BMP"), ("RGB", "GIF")])
+@pytest.mark.parametrize(
+    "mode, fmt", [("L", "PNG"), ("RGBA", "PNG"), ("RGB", "BMP"), ("RGB", "GIF")]
+)
 def test_any_common_image_becomes_three_channels(tmp_path, mode, fmt):
     path = write_image(tmp_path / f"image.{fmt.lower()}", size=(20, 10), mode=mode, fmt=fmt)
     image = decode_and_resize(str(path), (16, 16))
@@ -62,7 +66,9 @@ def test_exif_orientation_is_applied_exactly_like_pil(tmp_path, orientation):
 
     from tl_helpers.data.images import exif_orientation, load_image
 
-    pixels = np.random.default_rng(orientation).integers(0, 256, (4, 6, 3), dtype=np.uint8)  # not square, not symmetric
+    pixels = np.random.default_rng(orientation).integers(
+        0, 256, (4, 6, 3), dtype=np.uint8
+    )  # not square, not symmetric
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = tmp_path / f"phone_{orientation}.png"
@@ -73,7 +79,9 @@ def test_exif_orientation_is_applied_exactly_like_pil(tmp_path, orientation):
     decoded = decode_and_resize(str(path), upright.shape[:2], exif_orientation(path)).numpy()
     np.testing.assert_array_equal(decoded, upright)
     # Training (the pipeline) and prediction (load_image) now see the same upright photo.
-    batch, _ = next(iter(make_dataset(Split((path,), (0,)), image_size=upright.shape[:2], batch_size=1)))
+    batch, _ = next(
+        iter(make_dataset(Split((path,), (0,)), image_size=upright.shape[:2], batch_size=1))
+    )
     np.testing.assert_array_equal(batch[0].numpy(), load_image(path, upright.shape[:2]))
 
 

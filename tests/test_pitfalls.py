@@ -3,11 +3,11 @@ right version must stay right."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 import tensorflow as tf
+
 from tl_helpers import exercises, pitfalls
 from tl_helpers.backbones import build_backbone
 from tl_helpers.data.folders import folder_splits
@@ -38,13 +38,19 @@ def _blobs(per_class=30, classes=3, dims=8, seed=0, spread=0.3):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 1, (classes, dims))
     labels = np.repeat(np.arange(classes), per_class).astype(np.int32)
-    return FeatureSet((centres[labels] + rng.normal(0, spread, (len(labels), dims))).astype(np.float32), labels, ())
+    return FeatureSet(
+        (centres[labels] + rng.normal(0, spread, (len(labels), dims))).astype(np.float32),
+        labels,
+        (),
+    )
 
 
 def _tiny_top(channels=6, kernel_initializer="glorot_uniform"):
     """Stands in for the top blocks of a base: convolution, BatchNorm, ReLU."""
     inputs = keras.Input(shape=(None, None, channels))
-    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv", kernel_initializer=kernel_initializer)(inputs)
+    x = keras.layers.Conv2D(
+        8, 3, padding="same", use_bias=False, name="conv", kernel_initializer=kernel_initializer
+    )(inputs)
     x = keras.layers.BatchNormalization(name="bn")(x)
     return keras.Model(inputs, keras.layers.ReLU()(x), name="tiny_top")
 
@@ -64,7 +70,10 @@ def test_each_scaling_mistake_reaches_the_convolutions_as_named():
     base = build_backbone("efficientnet_lite0", (32, 32), weights=None)
     preprocess = base.get_layer("preprocess")
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    seen = {m: np.asarray(preprocess(pitfalls.mistaken_input(images, m))) for m in pitfalls.SCALING_MISTAKES}
+    seen = {
+        m: np.asarray(preprocess(pitfalls.mistaken_input(images, m)))
+        for m in pitfalls.SCALING_MISTAKES
+    }
     np.testing.assert_allclose(seen["correct"], (images - 127) / 128, atol=1e-5)
     assert seen["rescale_1_255"].max() < -0.98, "0..1 pixels arrive as a nearly constant -0.99"
     np.testing.assert_allclose(seen["channels_swapped"], (images[..., ::-1] - 127) / 128, atol=1e-5)
@@ -90,40 +99,88 @@ def test_staged_fine_tuning_never_touches_the_callers_model():
     top = _tiny_top()
     original = [w.numpy() for w in top.weights]
     train = validation = _activation_data()
-    run = pitfalls.stage_fine_tuning(top, train, validation, num_classes=2, head=None, learning_rate=1e-2,
-                                     epochs=2, batchnorm="training", name="x")
+    run = pitfalls.stage_fine_tuning(
+        top,
+        train,
+        validation,
+        num_classes=2,
+        head=None,
+        learning_rate=1e-2,
+        epochs=2,
+        batchnorm="training",
+        name="x",
+    )
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(original, top.weights))
     assert run.top is not top and run.weight_change > 0
     assert len(run.validation_accuracy) == 3 and len(run.train_accuracy) == 2
-    assert run.final == run.validation_accuracy[-1] and run.worst == min(run.validation_accuracy[1:])
+    assert run.final == run.validation_accuracy[-1] and run.worst == min(
+        run.validation_accuracy[1:]
+    )
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_move_only_in_the_training_mode_run():
     top = _tiny_top()
     data = _activation_data()
     moving = lambda model: model.get_layer("bn").moving_mean.numpy()  # noqa: E731
-    frozen = pitfalls.stage_fine_tuning(top, data, data, num_classes=2, head=None, learning_rate=1e-3, epochs=1, batchnorm="inference")
-    training = pitfalls.stage_fine_tuning(top, data, data, num_classes=2, head=None, learning_rate=1e-3, epochs=1, batchnorm="training")
+    frozen = pitfalls.stage_fine_tuning(
+        top,
+        data,
+        data,
+        num_classes=2,
+        head=None,
+        learning_rate=1e-3,
+        epochs=1,
+        batchnorm="inference",
+    )
+    training = pitfalls.stage_fine_tuning(
+        top,
+        data,
+        data,
+        num_classes=2,
+        head=None,
+        learning_rate=1e-3,
+        epochs=1,
+        batchnorm="training",
+    )
     np.testing.assert_array_equal(moving(frozen.top), moving(top))
     assert not np.allclose(moving(training.top), moving(top))
     assert frozen.weight_change > 0, "the convolution trains in both runs"
-    head_only = pitfalls.stage_fine_tuning(top, data, data, num_classes=2, head=None, learning_rate=1e-2, epochs=1, train_base=False)
+    head_only = pitfalls.stage_fine_tuning(
+        top, data, data, num_classes=2, head=None, learning_rate=1e-2, epochs=1, train_base=False
+    )
     assert head_only.weight_change == 0
     with pytest.raises(CourseError, match="batchnorm must be"):
-        pitfalls.stage_fine_tuning(top, data, data, num_classes=2, head=None, learning_rate=1e-3, batchnorm="eval")
+        pitfalls.stage_fine_tuning(
+            top, data, data, num_classes=2, head=None, learning_rate=1e-3, batchnorm="eval"
+        )
 
 
+@pytest.mark.slow
 def test_a_given_head_starts_the_run_converged():
     from tl_helpers.training import train_head
 
     top = _tiny_top()
     data = _activation_data(count=60, classes=3)
-    pooled = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()]).predict(data[0], verbose=0)
-    head, _ = train_head(FeatureSet(pooled, data[1], ()), FeatureSet(pooled, data[1], ()), 3, learning_rate=1e-2,
-                         epochs=150, patience=150, verbose=False)
+    pooled = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()]).predict(
+        data[0], verbose=0
+    )
+    head, _ = train_head(
+        FeatureSet(pooled, data[1], ()),
+        FeatureSet(pooled, data[1], ()),
+        3,
+        learning_rate=1e-2,
+        epochs=150,
+        patience=150,
+        verbose=False,
+    )
     expected = float(np.mean(head.predict(pooled, verbose=0).argmax(1) == data[1]))
-    warm = pitfalls.stage_fine_tuning(top, data, data, num_classes=3, head=head, learning_rate=1e-6, epochs=1)
-    cold = pitfalls.stage_fine_tuning(top, data, data, num_classes=3, head=None, learning_rate=1e-6, epochs=1)
+    warm = pitfalls.stage_fine_tuning(
+        top, data, data, num_classes=3, head=head, learning_rate=1e-6, epochs=1
+    )
+    cold = pitfalls.stage_fine_tuning(
+        top, data, data, num_classes=3, head=None, learning_rate=1e-6, epochs=1
+    )
     assert warm.validation_accuracy[0] == pytest.approx(expected, abs=1e-6)
     assert warm.validation_accuracy[0] > cold.validation_accuracy[0]
 
@@ -136,9 +193,14 @@ def test_training_false_does_not_protect_unfrozen_batchnorm_in_keras_3():
     assert pitfalls.training_false_sticks(without_batchnorm, sample) is True
 
 
+@pytest.mark.slow
 def test_linear_probe_tells_good_features_from_noise():
-    top = _tiny_top(kernel_initializer=keras.initializers.Constant(0.05))  # passes the class signal through
-    data = _activation_data(count=640)  # ten batches per epoch: enough steps for the probe to converge
+    top = _tiny_top(
+        kernel_initializer=keras.initializers.Constant(0.05)
+    )  # passes the class signal through
+    data = _activation_data(
+        count=640
+    )  # ten batches per epoch: enough steps for the probe to converge
     assert pitfalls.linear_probe(top, data, _activation_data(count=100, seed=5), 2) >= 0.9
     noise = (data[0], np.random.default_rng(1).permutation(data[1]))
     assert pitfalls.linear_probe(top, noise, _activation_data(count=100, seed=5), 2) < 0.8
@@ -150,7 +212,9 @@ def test_linear_probe_tells_good_features_from_noise():
 def test_reshuffled_take_skip_leaks_and_the_fixed_order_does_not():
     train, test = pitfalls.shuffled_take_skip(100, 20, reshuffle=True, seed=1)
     first_test, second_test = pitfalls.indices_seen(test, passes=2)
-    assert not np.array_equal(np.sort(first_test), np.sort(second_test)), "the test set changes between reads"
+    assert not np.array_equal(np.sort(first_test), np.sort(second_test)), (
+        "the test set changes between reads"
+    )
     trained_on = set(np.concatenate(pitfalls.indices_seen(train, passes=3)).tolist())
     assert len(set(first_test.tolist()) & trained_on) > 0
 
@@ -171,7 +235,9 @@ def test_drop_most_of_class_keeps_the_first_examples_of_that_class_only():
     data = _blobs(per_class=10)
     fewer = pitfalls.drop_most_of_class(data, 1, keep=3)
     assert np.bincount(fewer.labels).tolist() == [10, 3, 10]
-    np.testing.assert_array_equal(fewer.features[fewer.labels == 1], data.features[data.labels == 1][:3])
+    np.testing.assert_array_equal(
+        fewer.features[fewer.labels == 1], data.features[data.labels == 1][:3]
+    )
     with pytest.raises(CourseError, match="keep must be"):
         pitfalls.drop_most_of_class(data, 1, keep=11)
     with pytest.raises(CourseError, match="does not occur"):
@@ -191,19 +257,34 @@ def test_choosing_on_the_test_split_is_optimistic_and_choosing_on_validation_is_
     # 40 candidates that are all coin flips: any "best" one is luck.
     correct = np.random.default_rng(0).random((40, 200)) < 0.5
     on_test = pitfalls.selection_bias(correct, repeats=100, seed=0)
-    on_validation = pitfalls.selection_bias(correct, chosen_by=np.random.default_rng(1).random(40), repeats=100, seed=0)
+    on_validation = pitfalls.selection_bias(
+        correct, chosen_by=np.random.default_rng(1).random(40), repeats=100, seed=0
+    )
     assert on_test.optimism > 0.04
     assert abs(on_validation.optimism) < 0.02
-    assert pitfalls.selection_bias(correct, repeats=100, seed=0) == on_test, "same seed, same halves"
+    assert pitfalls.selection_bias(correct, repeats=100, seed=0) == on_test, (
+        "same seed, same halves"
+    )
     with pytest.raises(CourseError, match="one score per candidate"):
         pitfalls.selection_bias(correct, chosen_by=[0.5])
 
 
+@pytest.mark.slow
 def test_head_candidates_score_every_setting_at_every_checkpoint():
-    train, validation, test = _blobs(seed=0), _blobs(per_class=10, seed=0), _blobs(per_class=12, seed=0)
-    found = pitfalls.head_candidates(train, validation, test, 3, learning_rates=(1e-2,), dropouts=(0.0, 0.5), checkpoints=(1, 30))
-    assert found.names == ["lr 0.01, dropout 0, 1 epochs", "lr 0.01, dropout 0, 30 epochs",
-                           "lr 0.01, dropout 0.5, 1 epochs", "lr 0.01, dropout 0.5, 30 epochs"]
+    train, validation, test = (
+        _blobs(seed=0),
+        _blobs(per_class=10, seed=0),
+        _blobs(per_class=12, seed=0),
+    )
+    found = pitfalls.head_candidates(
+        train, validation, test, 3, learning_rates=(1e-2,), dropouts=(0.0, 0.5), checkpoints=(1, 30)
+    )
+    assert found.names == [
+        "lr 0.01, dropout 0, 1 epochs",
+        "lr 0.01, dropout 0, 30 epochs",
+        "lr 0.01, dropout 0.5, 1 epochs",
+        "lr 0.01, dropout 0.5, 30 epochs",
+    ]
     assert found.test_correct.shape == (4, 36) and found.validation_accuracy.shape == (4,)
     assert found.validation_accuracy[1] >= 0.9 and found.test_correct[1].mean() >= 0.9
 
@@ -218,30 +299,82 @@ def test_output_accuracy_reads_arg_max_or_threshold():
     assert pitfalls.output_accuracy(logits, [0, 1, 1], threshold=0.0) == 1.0
 
 
+@pytest.mark.slow
 def test_head_variants_learn_fail_loudly_or_fail_silently():
     data = _blobs(classes=3)
-    right = pitfalls.fit_head_variant(data, data, units=3, activation="softmax", loss="sparse_categorical_crossentropy",
-                                      learning_rate=1e-2, epochs=20)
-    assert right.error is None and pitfalls.output_accuracy(right.model.predict(data.features, verbose=0), data.labels) > 0.9
-    loud = pitfalls.fit_head_variant(data, data, units=3, activation="softmax", loss="categorical_crossentropy")
+    right = pitfalls.fit_head_variant(
+        data,
+        data,
+        units=3,
+        activation="softmax",
+        loss="sparse_categorical_crossentropy",
+        learning_rate=1e-2,
+        epochs=20,
+    )
+    assert (
+        right.error is None
+        and pitfalls.output_accuracy(right.model.predict(data.features, verbose=0), data.labels)
+        > 0.9
+    )
+    loud = pitfalls.fit_head_variant(
+        data, data, units=3, activation="softmax", loss="categorical_crossentropy"
+    )
     assert loud.model is None and loud.error and "categorical_crossentropy" in loud.description
     binary = _blobs(classes=2)
-    silent = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid", loss="categorical_crossentropy", epochs=3)
-    assert silent.error is None and max(silent.history["loss"]) == pytest.approx(0, abs=1e-6), "nothing to learn from"
-    double = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid",
-                                       loss=keras.losses.BinaryCrossentropy(from_logits=True), epochs=1)
+    silent = pitfalls.fit_head_variant(
+        binary, binary, units=1, activation="sigmoid", loss="categorical_crossentropy", epochs=3
+    )
+    assert silent.error is None and max(silent.history["loss"]) == pytest.approx(0, abs=1e-6), (
+        "nothing to learn from"
+    )
+    double = pitfalls.fit_head_variant(
+        binary,
+        binary,
+        units=1,
+        activation="sigmoid",
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        epochs=1,
+    )
     assert any("from_logits=True" in w for w in double.warnings)
     assert "from_logits=True" in double.description
     # Keras 3 uses the logits behind a final sigmoid; a layer after the sigmoid hides it: a real double sigmoid.
     binary = _blobs(per_class=320, classes=2)  # ten batches per epoch
-    right = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid", loss="binary_crossentropy", epochs=30, learning_rate=1e-2)
-    caught = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid", epochs=30, learning_rate=1e-2,
-                                       loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    hidden = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid", epochs=30, learning_rate=1e-2,
-                                       loss=keras.losses.BinaryCrossentropy(from_logits=True), after_output=keras.layers.Reshape((1,)))
+    right = pitfalls.fit_head_variant(
+        binary,
+        binary,
+        units=1,
+        activation="sigmoid",
+        loss="binary_crossentropy",
+        epochs=30,
+        learning_rate=1e-2,
+    )
+    caught = pitfalls.fit_head_variant(
+        binary,
+        binary,
+        units=1,
+        activation="sigmoid",
+        epochs=30,
+        learning_rate=1e-2,
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    hidden = pitfalls.fit_head_variant(
+        binary,
+        binary,
+        units=1,
+        activation="sigmoid",
+        epochs=30,
+        learning_rate=1e-2,
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        after_output=keras.layers.Reshape((1,)),
+    )
     assert caught.history["loss"] == pytest.approx(right.history["loss"], rel=1e-4)
-    assert hidden.history["loss"][-1] > 0.31 > right.history["loss"][-1] and "Reshape" in hidden.description
-    sparse_on_one_unit = pitfalls.fit_head_variant(binary, binary, units=1, activation="sigmoid", loss="sparse_categorical_crossentropy")
+    assert (
+        hidden.history["loss"][-1] > 0.31 > right.history["loss"][-1]
+        and "Reshape" in hidden.description
+    )
+    sparse_on_one_unit = pitfalls.fit_head_variant(
+        binary, binary, units=1, activation="sigmoid", loss="sparse_categorical_crossentropy"
+    )
     assert sparse_on_one_unit.error and "label value of 1" in sparse_on_one_unit.error
 
 
@@ -287,22 +420,34 @@ def test_lint_finds_the_blog_posts_mistakes_and_passes_clean_code():
     assert pitfalls.lint_pitfalls(CLEAN_CODE) == {}
 
 
-@pytest.mark.parametrize("source, number", [
-    ("base.trainable = True\nmodel.compile(loss='mse')\nmodel.fit(x)", 3),
-    ("model.compile(loss='mse')\nbase.trainable = False\nmodel.fit(x)", 5),
-    ("ds = ds.shuffle(1000)\ntest = ds.take(100)\ntrain = ds.skip(100)", 7),
-    ("train = ds.map(lambda x, y: (augment(x), y)).cache()", 8),
-    ("Dense(1, activation='sigmoid')\nloss=BinaryCrossentropy(from_logits=True)", 9),
-    ("image_dataset_from_directory(d, label_mode='categorical')\nloss='sparse_categorical_crossentropy'", 11),
-])
+@pytest.mark.parametrize(
+    "source, number",
+    [
+        ("base.trainable = True\nmodel.compile(loss='mse')\nmodel.fit(x)", 3),
+        ("model.compile(loss='mse')\nbase.trainable = False\nmodel.fit(x)", 5),
+        ("ds = ds.shuffle(1000)\ntest = ds.take(100)\ntrain = ds.skip(100)", 7),
+        ("train = ds.map(lambda x, y: (augment(x), y)).cache()", 8),
+        ("Dense(1, activation='sigmoid')\nloss=BinaryCrossentropy(from_logits=True)", 9),
+        (
+            "image_dataset_from_directory(d, label_mode='categorical')\nloss='sparse_categorical_crossentropy'",
+            11,
+        ),
+    ],
+)
 def test_lint_finds_each_pattern(source, number):
     assert number in pitfalls.lint_pitfalls(source)
 
 
 def test_lint_accepts_the_fixes():
-    assert 5 not in pitfalls.lint_pitfalls("model.compile(loss='mse')\nbase.trainable = False\nmodel.compile(loss='mse')\nmodel.fit(x)")
-    assert 7 not in pitfalls.lint_pitfalls("ds = ds.shuffle(1000, reshuffle_each_iteration=False)\ntest = ds.take(100)")
-    assert 3 not in pitfalls.lint_pitfalls("base.trainable = True\nfor l in base.layers:\n    if isinstance(l, BatchNormalization): l.trainable = False")
+    assert 5 not in pitfalls.lint_pitfalls(
+        "model.compile(loss='mse')\nbase.trainable = False\nmodel.compile(loss='mse')\nmodel.fit(x)"
+    )
+    assert 7 not in pitfalls.lint_pitfalls(
+        "ds = ds.shuffle(1000, reshuffle_each_iteration=False)\ntest = ds.take(100)"
+    )
+    assert 3 not in pitfalls.lint_pitfalls(
+        "base.trainable = True\nfor l in base.layers:\n    if isinstance(l, BatchNormalization): l.trainable = False"
+    )
 
 
 def test_check_pitfalls_found(capsys):
@@ -312,8 +457,16 @@ def test_check_pitfalls_found(capsys):
 
 
 def test_check_candidate_rows(capsys):
-    found = pitfalls.Candidates(["lr 0.001, dropout 0, 1 epochs", "lr 0.003, dropout 0, 1 epochs", "lr 0.001, dropout 0, 5 epochs",
-                                 "lr 0.001, dropout 0.5, 1 epochs"], np.zeros(4), np.zeros((4, 2), bool))
+    found = pitfalls.Candidates(
+        [
+            "lr 0.001, dropout 0, 1 epochs",
+            "lr 0.003, dropout 0, 1 epochs",
+            "lr 0.001, dropout 0, 5 epochs",
+            "lr 0.001, dropout 0.5, 1 epochs",
+        ],
+        np.zeros(4),
+        np.zeros((4, 2), bool),
+    )
     assert exercises.check_candidate_rows(found, [0, 2])
     assert not exercises.check_candidate_rows(found, [0, 2, 3])
     assert not exercises.check_candidate_rows(found, None)

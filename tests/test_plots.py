@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from tl_helpers import plots
+from tl_helpers import gradcam, plots
 from tl_helpers.backbones import backbone_names
 from tl_helpers.data.folders import folder_splits
-from tl_helpers.evaluate import report_from_probabilities
-from tl_helpers.models import augmentation_block, build_classifier
+from tl_helpers.evaluation import report_from_probabilities
+from tl_helpers.models import augmentation_block, build_classifier, classifier_parts
 from tl_helpers.training import TrainingHistory
 
 
@@ -20,7 +20,9 @@ def _titles(figure: Figure) -> list[str]:
 
 def test_sample_grid_labels_each_image(colour_folder):
     splits = folder_splits(colour_folder)
-    figure = plots.sample_grid(splits.train.files, splits.train.labels, splits.class_names, n=6, cols=3)
+    figure = plots.sample_grid(
+        splits.train.files, splits.train.labels, splits.class_names, n=6, cols=3
+    )
     assert isinstance(figure, Figure)
     assert _titles(figure) == [splits.class_names[label] for label in splits.train.labels[:6]]
     assert sum(1 for axis in figure.axes if axis.images) == 6
@@ -35,8 +37,18 @@ def test_augmentation_grid_shows_different_variants(colour_folder):
 
 
 def test_learning_curves_mark_fine_tuning():
-    history = TrainingHistory().extend({"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "accuracy": [0.5, 0.8], "val_accuracy": [0.5, 0.7]})
-    history.extend({"loss": [0.3], "val_loss": [0.4], "accuracy": [0.9], "val_accuracy": [0.85]}, fine_tuning=True)
+    history = TrainingHistory().extend(
+        {
+            "loss": [1.0, 0.5],
+            "val_loss": [1.1, 0.6],
+            "accuracy": [0.5, 0.8],
+            "val_accuracy": [0.5, 0.7],
+        }
+    )
+    history.extend(
+        {"loss": [0.3], "val_loss": [0.4], "accuracy": [0.9], "val_accuracy": [0.85]},
+        fine_tuning=True,
+    )
     figure = plots.learning_curves(history)
     loss_axis = figure.axes[0]
     assert len(loss_axis.lines) == 3, "training, validation and the fine-tuning marker"
@@ -47,7 +59,12 @@ def test_learning_curves_mark_fine_tuning():
 def test_confusion_matrix_and_mistake_gallery(colour_folder):
     splits = folder_splits(colour_folder)
     files = splits.validation.files[:3]
-    report = report_from_probabilities(np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1]]), [0, 1, 2], splits.class_names, files)
+    report = report_from_probabilities(
+        np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1]]),
+        [0, 1, 2],
+        splits.class_names,
+        files,
+    )
     figure = plots.confusion_matrix(report)
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert texts == ["1", "0", "0", "0", "1", "0", "1", "0", "0"]
@@ -59,10 +76,10 @@ def test_confusion_matrix_and_mistake_gallery(colour_folder):
 def test_gradcam_for_every_backbone(backbone):
     model = build_classifier(backbone, 3, image_size=64, weights=None)
     image = np.random.default_rng(0).uniform(0, 255, (64, 64, 3)).astype(np.float32)
-    heatmap = plots.gradcam(model, image, class_index=1)
+    heatmap = gradcam.gradcam(model, image, class_index=1)
     assert heatmap.shape == (64, 64)
     assert heatmap.min() >= 0 and heatmap.max() <= 1.0 + 1e-6
-    assert plots.overlay(image, heatmap).shape == (64, 64, 3)
+    assert gradcam.overlay(image, heatmap).shape == (64, 64, 3)
 
 
 def test_gradcam_finds_the_object_in_a_real_photo(mirror):
@@ -75,17 +92,23 @@ def test_gradcam_finds_the_object_in_a_real_photo(mirror):
     model = build_classifier("efficientnet_lite0", 3, image_size=224)
     kernel, bias = imagenet.get_layer("predictions").get_weights()
     chosen = [281, 282, 151]  # tabby, tiger cat, Chihuahua
-    model.get_layer("probabilities").set_weights([kernel[:, chosen], bias[chosen]])
-    photo = load_image(mirror / "cats_and_dogs_filtered" / "validation" / "cats" / "cat.2000.jpg", (224, 224))
-    cat_map = plots.gradcam(model, photo, class_index=0)
-    dog_map = plots.gradcam(model, photo, class_index=2)
+    classifier_parts(model).head.layers[-1].set_weights([kernel[:, chosen], bias[chosen]])
+    photo = load_image(
+        mirror / "cats_and_dogs_filtered" / "validation" / "cats" / "cat.2000.jpg", (224, 224)
+    )
+    cat_map = gradcam.gradcam(model, photo, class_index=0)
+    dog_map = gradcam.gradcam(model, photo, class_index=2)
     assert cat_map.max() > 0.9 and cat_map.std() > 0.05, "a real, non-flat map"
-    assert np.corrcoef(cat_map.ravel(), dog_map.ravel())[0, 1] < 0.9, "different classes, different evidence"
+    assert np.corrcoef(cat_map.ravel(), dog_map.ravel())[0, 1] < 0.9, (
+        "different classes, different evidence"
+    )
 
 
 def test_gradcam_grid_and_pca(colour_folder):
     splits = folder_splits(colour_folder)
-    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None)
+    model = build_classifier(
+        "efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None
+    )
     figure = plots.gradcam_grid(model, splits.validation.files[:2])
     assert len(_titles(figure)) == 2
     rng = np.random.default_rng(0)

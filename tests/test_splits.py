@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -57,14 +56,23 @@ def test_presplit_keeps_train_and_halves_holdout(tmp_path):
     for folder, count in [("train", 6), ("validation", 4)]:
         for class_name in ("cats", "dogs"):
             for index in range(count):
-                write_image(tmp_path / folder / class_name / f"{class_name}.{folder}.{index}.jpg", seed=index)
+                write_image(
+                    tmp_path / folder / class_name / f"{class_name}.{folder}.{index}.jpg",
+                    seed=index,
+                )
     splits = split_presplit(tmp_path, ["cats", "dogs"], "train", "validation", "pets")
-    assert splits.counts() == {"train": {"cats": 6, "dogs": 6}, "validation": {"cats": 2, "dogs": 2}, "test": {"cats": 2, "dogs": 2}}
+    assert splits.counts() == {
+        "train": {"cats": 6, "dogs": 6},
+        "validation": {"cats": 2, "dogs": 2},
+        "test": {"cats": 2, "dogs": 2},
+    }
     assert not set(splits.validation.files) & set(splits.test.files)
     assert all(p.parts[-3] == "train" for p in splits.train.files)
 
 
-@pytest.mark.parametrize("n, expected", [(100, (70, 15, 15)), (3, (1, 1, 1)), (1, (1, 0, 0)), (0, (0, 0, 0))])
+@pytest.mark.parametrize(
+    "n, expected", [(100, (70, 15, 15)), (3, (1, 1, 1)), (1, (1, 0, 0)), (0, (0, 0, 0))]
+)
 def test_split_counts(n, expected):
     assert split_counts(n, (0.7, 0.15, 0.15)) == expected
 
@@ -81,7 +89,7 @@ def test_impossible_fractions_are_refused(fractions):
 
 
 def test_real_cats_vs_dogs_splits(mirror):
-    splits = dataset_splits("cats_vs_dogs", fetch("cats_vs_dogs", mirror=mirror, quiet=True))
+    splits = dataset_splits("cats_vs_dogs", fetch("cats_vs_dogs", mirror=mirror, verbose=False))
     assert splits.counts() == {
         "train": {"cats": 1000, "dogs": 1000},
         "validation": {"cats": 250, "dogs": 250},
@@ -92,7 +100,7 @@ def test_real_cats_vs_dogs_splits(mirror):
 
 
 def test_real_flowers_splits_are_stratified_and_disjoint(mirror):
-    splits = dataset_splits("flowers", fetch("flowers", mirror=mirror, quiet=True))
+    splits = dataset_splits("flowers", fetch("flowers", mirror=mirror, verbose=False))
     files = _all_files(splits)
     assert len(set(files)) == len(files) == 2002
     counts = splits.counts()

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -37,9 +36,16 @@ def test_only_the_known_notices_are_recognised():
 
 
 def run_python(code: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=180, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        **kwargs,
+    )
 
 
+@pytest.mark.slow
 def test_import_tensorflow_is_quiet_with_the_real_library():
     result = run_python("""
         from tl_helpers.startup import import_tensorflow
@@ -57,7 +63,8 @@ def test_other_lines_written_during_the_import_still_reach_stderr(tmp_path):
     fake = tmp_path / "tensorflow"
     fake.mkdir()
     lines = [NOTICES[0], NOTICES[2], REAL_ERRORS[0]]
-    (fake / "__init__.py").write_text(textwrap.dedent(f"""
+    (fake / "__init__.py").write_text(
+        textwrap.dedent(f"""
         import os
         os.write(2, ({json.dumps(chr(10).join(lines) + chr(10))}).encode())
         class config:
@@ -65,7 +72,8 @@ def test_other_lines_written_during_the_import_still_reach_stderr(tmp_path):
             def list_physical_devices():
                 os.write(2, {json.dumps(NOTICES[3] + chr(10))}.encode())
                 return []
-    """))
+    """)
+    )
     result = run_python(f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
@@ -77,9 +85,21 @@ def test_other_lines_written_during_the_import_still_reach_stderr(tmp_path):
     assert result.stderr.splitlines() == [REAL_ERRORS[0]]
 
 
+@pytest.mark.slow
 def test_command_line_errors_come_without_cpp_lines(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tl_helpers", "predict", str(tmp_path / "missing.keras"), "photo.jpg"],
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tl_helpers",
+            "predict",
+            str(tmp_path / "missing.keras"),
+            "photo.jpg",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: no model file at {tmp_path / 'missing.keras'}"]
 
@@ -89,7 +109,10 @@ def test_kernelspec_runs_this_module_with_this_python(tmp_path):
     assert path == tmp_path / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
     written = json.loads(path.read_text())
     assert written == kernelspec()
-    assert written["argv"][:3] == [sys.executable, "-m", "tl_helpers.kernel"] and "{connection_file}" in written["argv"]
+    assert (
+        written["argv"][:3] == [sys.executable, "-m", "tl_helpers.kernel"]
+        and "{connection_file}" in written["argv"]
+    )
 
 
 @pytest.mark.slow
@@ -107,17 +130,27 @@ def test_the_course_kernel_starts_without_notices(tmp_path):
     client.wait_for_ready(timeout=120)
     streams: list[tuple[str, str]] = []
     try:
-        code = ("import tensorflow as tf, warnings\nfrom tl_helpers.errors import CourseWarning\n"
-                "print(tf.constant(2.0).numpy() * 2)\nwarnings.warn('skipped notes.txt', CourseWarning)")
-        reply = client.execute_interactive(code, timeout=120,
-                                           output_hook=lambda msg: streams.append((msg["content"].get("name", ""), msg["content"].get("text", "")))
-                                           if msg["msg_type"] == "stream" else None)
+        code = (
+            "import tensorflow as tf, warnings\nfrom tl_helpers.errors import CourseWarning\n"
+            "print(tf.constant(2.0).numpy() * 2)\nwarnings.warn('skipped notes.txt', CourseWarning)"
+        )
+        reply = client.execute_interactive(
+            code,
+            timeout=120,
+            output_hook=lambda msg: (
+                streams.append((msg["content"].get("name", ""), msg["content"].get("text", "")))
+                if msg["msg_type"] == "stream"
+                else None
+            ),
+        )
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     assert reply["content"]["status"] == "ok"
     assert ("stdout", "4.0\n") in streams
-    assert [text for name, text in streams if name == "stderr"] == ["warning: skipped notes.txt\n"], streams
+    assert [text for name, text in streams if name == "stderr"] == [
+        "warning: skipped notes.txt\n"
+    ], streams
 
 
 def test_course_warnings_are_one_line_other_warnings_unchanged():
@@ -132,4 +165,6 @@ def test_course_warnings_are_one_line_other_warnings_unchanged():
     """)
     lines = result.stderr.splitlines()
     assert lines[0] == "warning: skipped 2 file(s) that cannot be read as images"
-    assert "UserWarning: something else" in lines[1] and "<string>" in lines[1], "other warnings keep their origin"
+    assert "UserWarning: something else" in lines[1] and "<string>" in lines[1], (
+        "other warnings keep their origin"
+    )

@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from tl_helpers.backbones.efficientnet_lite import weights_source
-from tl_helpers.backbones.torch_pickle import LEGACY_MAGIC, UnsafeWeightsError, load_torch_state_dict
+from tl_helpers.backbones.torch_pickle import (
+    LEGACY_MAGIC,
+    UnsafeWeightsError,
+    load_torch_state_dict,
+)
 from tl_helpers.errors import CourseError
 
 
@@ -38,7 +42,10 @@ def fake_torch(monkeypatch):
     for cls in (FloatStorage, LongStorage):
         cls.__module__, cls.__qualname__ = "torch", cls.__name__
         setattr(torch, cls.__name__, cls)
-    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = (
+        "torch._utils",
+        "_rebuild_tensor_v2",
+    )
     utils._rebuild_tensor_v2 = _rebuild_tensor_v2
     torch._utils = utils
     monkeypatch.setitem(sys.modules, "torch", torch)
@@ -170,5 +177,7 @@ def test_real_efficientnet_lite0_file_has_the_documented_296_entries():
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_blocks.15._project_conv.weight"].shape == (320, 1152, 1, 1)
     assert state["_fc.weight"].shape == (1000, 1280)
-    assert {name.split(".")[1] for name in state if name.startswith("_blocks.")} == {str(i) for i in range(16)}
+    assert {name.split(".")[1] for name in state if name.startswith("_blocks.")} == {
+        str(i) for i in range(16)
+    }
     assert not any("_se_" in name for name in state), "Lite has no squeeze-and-excitation"

@@ -12,6 +12,7 @@ from tl_helpers.models.build import class_names_of
 from tl_helpers.training import check_training_folder, train_folder
 
 
+@pytest.mark.slow
 def test_feature_extraction_only(colour_folder):
     trained = train_folder(colour_folder, image_size=64, epochs=30, verbose=False)
     assert class_names_of(trained.model) == ["blue_things", "green_things", "red_things"]
@@ -20,11 +21,22 @@ def test_feature_extraction_only(colour_folder):
     assert parameter_counts(trained.model).trainable == 1280 * 3 + 3  # only the head is trainable
 
 
+@pytest.mark.slow
 def test_with_fine_tuning_and_a_test_split(colour_folder):
-    trained = train_folder(colour_folder, image_size=64, epochs=5, fine_tune_blocks=2, fine_tune_epochs=2,
-                           test_fraction=0.2, verbose=False)
+    trained = train_folder(
+        colour_folder,
+        image_size=64,
+        epochs=5,
+        blocks=2,
+        fine_tune_epochs=2,
+        test_fraction=0.2,
+        verbose=False,
+    )
     assert len(trained.splits.test) > 0
-    assert trained.history.fine_tune_start is not None and trained.history.epochs > trained.history.fine_tune_start
+    assert (
+        trained.history.fine_tune_start is not None
+        and trained.history.epochs > trained.history.fine_tune_start
+    )
     assert parameter_counts(trained.model).trainable > 1280 * 3 + 3  # the top blocks were unfrozen
     images = np.zeros((1, 64, 64, 3), np.float32)
     assert trained.model.predict(images, verbose=0).shape == (1, 3)
@@ -40,7 +52,7 @@ def test_bad_numbers_are_refused(colour_folder):
     with pytest.raises(CourseError, match="at least 1"):
         train_folder(colour_folder, epochs=0, verbose=False)
     with pytest.raises(CourseError, match="cannot be negative"):
-        train_folder(colour_folder, fine_tune_blocks=-1, verbose=False)
+        train_folder(colour_folder, blocks=-1, verbose=False)
 
 
 def test_too_few_images_for_validation(tmp_path):

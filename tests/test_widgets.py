@@ -8,15 +8,22 @@ import numpy as np
 
 from conftest import write_image
 from tl_helpers.data.folders import folder_splits
-from tl_helpers.evaluate import report_from_probabilities
+from tl_helpers.evaluation import report_from_probabilities
 from tl_helpers.models import build_classifier, load_classifier, save_classifier
 from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor
 
 
 def _upload(path):
     content = path.read_bytes()
-    return ({"name": path.name, "type": "image/png", "size": len(content), "content": memoryview(content),
-             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": path.name,
+            "type": "image/png",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        },
+    )
 
 
 def test_upload_and_predict_with_a_saved_classifier(colour_folder, tmp_path):
@@ -50,10 +57,21 @@ def test_upload_of_a_non_image_gives_a_message(colour_folder, tmp_path):
 def test_misclassification_browser_steps_through_mistakes(colour_folder):
     splits = folder_splits(colour_folder)
     files = splits.validation.files[:3]
-    report = report_from_probabilities(np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]), [0, 1, 2], splits.class_names, files)
-    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None)
+    report = report_from_probabilities(
+        np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]),
+        [0, 1, 2],
+        splits.class_names,
+        files,
+    )
+    model = build_classifier(
+        "efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None
+    )
     browser = MisclassificationBrowser(model, report)
-    assert browser.position.value == "mistake 1 of 3" and browser.previous.disabled and not browser.next.disabled
+    assert (
+        browser.position.value == "mistake 1 of 3"
+        and browser.previous.disabled
+        and not browser.next.disabled
+    )
     first_caption = browser.caption.value
     assert "predicted" in first_caption and "80.0%" in first_caption  # most confident mistake first
     browser.next.click()
@@ -83,22 +101,33 @@ def test_choose_file_fills_the_upload_like_the_browser_does(colour_folder, tmp_p
     assert uploaded["name"] == splits.validation.files[0].name and uploaded["type"] == "image/png"
     assert bytes(uploaded["content"]) == splits.validation.files[0].read_bytes()
     predictor.button.click()
-    assert len(predictor.last_prediction) == 2 and splits.validation.files[0].name in predictor.result.value
+    assert (
+        len(predictor.last_prediction) == 2
+        and splits.validation.files[0].name in predictor.result.value
+    )
 
 
 def test_widgets_carry_a_static_copy_of_what_they_show(colour_folder):
     splits = folder_splits(colour_folder)
     files = splits.validation.files[:2]
-    report = report_from_probabilities(np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]), [0, 1], splits.class_names, files)
-    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None)
+    report = report_from_probabilities(
+        np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]), [0, 1], splits.class_names, files
+    )
+    model = build_classifier(
+        "efficientnet_lite0", 3, class_names=splits.class_names, image_size=48, weights=None
+    )
     browser = MisclassificationBrowser(model, report)
     bundle = browser._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle, "the live widget is still what JupyterLab shows"
+    assert "application/vnd.jupyter.widget-view+json" in bundle, (
+        "the live widget is still what JupyterLab shows"
+    )
     copy = bundle["text/html"]
     assert copy.count("data:image/jpeg;base64,") == 2, "the photo and its Grad-CAM"
     assert "mistake 1 of 2" in copy and browser.caption.value in copy
     browser.next.click()
-    assert "mistake 2 of 2" in browser._repr_mimebundle_()["text/html"], "the copy follows the widget's state"
+    assert "mistake 2 of 2" in browser._repr_mimebundle_()["text/html"], (
+        "the copy follows the widget's state"
+    )
 
     predictor = UploadPredictor(model, top_k=2)
     assert "data:image" not in predictor.static_html(), "nothing predicted yet: no picture"

@@ -1,32 +1,166 @@
 """Helpers for the transfer-learning course: data, backbones, models, training, evaluation, plots.
 
-Submodules are imported on use (``from tl_helpers.data import fetch``) so that commands which do
-not need TensorFlow, such as ``python -m tl_helpers data info``, start instantly.
+One namespace for the notebooks, the way d2l has one::
+
+    import tl_helpers as tl
+
+    tl.setup_notebook()
+    root = tl.fetch("flowers")
+    splits = tl.dataset_splits("flowers", root)
+    result = tl.feature_extraction(splits)
+
+Every name below is loaded on first use (``tl.fetch`` imports ``tl_helpers.data`` then), so
+commands that do not need TensorFlow, such as ``python -m tl_helpers data info NAME``, start
+instantly. Importing the package changes nothing else: logging, warnings, display hooks and
+random seeds are set only by the functions that say so (``setup_notebook``, ``set_seeds``).
 """
 
-import os
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# TensorFlow's C++ info and warning log lines are noise for learners; errors still show. (This
-# cannot hide the notices TensorFlow prints while it starts: tl_helpers.startup says why and
-# filters those, for the course's kernel and command line.) Set TF_CPP_MIN_LOG_LEVEL=0 to see all.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Public name -> the module that defines it. The README's API table lists the same names.
+_API: dict[str, str] = {
+    # data: where photos come from and how they become tensors
+    "fetch": "tl_helpers.data",
+    "locate": "tl_helpers.data",
+    "dataset_names": "tl_helpers.data",
+    "get_spec": "tl_helpers.data",
+    "dataset_splits": "tl_helpers.data",
+    "list_images": "tl_helpers.data",
+    "load_image": "tl_helpers.data",
+    "DatasetSplits": "tl_helpers.data",
+    "Split": "tl_helpers.data",
+    "make_dataset": "tl_helpers.data.pipelines",
+    # backbones
+    "DEFAULT_BACKBONE": "tl_helpers.backbones",
+    "backbone_names": "tl_helpers.backbones",
+    "build_backbone": "tl_helpers.backbones",
+    "list_blocks": "tl_helpers.backbones",
+    # models
+    "build_classifier": "tl_helpers.models",
+    "build_head": "tl_helpers.models",
+    "classifier_parts": "tl_helpers.models",
+    "find_backbone": "tl_helpers.models",
+    "augmentation_block": "tl_helpers.models",
+    "compile_classifier": "tl_helpers.models",
+    "check_compiled": "tl_helpers.models",
+    "StaleCompileError": "tl_helpers.models",
+    "freeze_base": "tl_helpers.models",
+    "unfreeze_top": "tl_helpers.models",
+    "parameter_counts": "tl_helpers.models",
+    "loss_for": "tl_helpers.models",
+    "probabilities": "tl_helpers.models",
+    "save_classifier": "tl_helpers.models",
+    "load_classifier": "tl_helpers.models",
+    # training
+    "set_seeds": "tl_helpers.training",
+    "FeatureSet": "tl_helpers.training",
+    "extract_features": "tl_helpers.training",
+    "train_head": "tl_helpers.training",
+    "feature_extraction": "tl_helpers.training",
+    "classifier_from_head": "tl_helpers.training",
+    "balanced_class_weights": "tl_helpers.training",
+    "fit": "tl_helpers.training",
+    "fine_tune": "tl_helpers.training",
+    "split_backbone": "tl_helpers.training",
+    "extract_activations": "tl_helpers.training",
+    "pooled_features": "tl_helpers.training",
+    "backbone_section": "tl_helpers.training",
+    "fast_fine_tune": "tl_helpers.training",
+    "check_training_folder": "tl_helpers.training",
+    "train_folder": "tl_helpers.training",
+    # evaluation
+    "evaluate": "tl_helpers.evaluation",
+    "report_from_probabilities": "tl_helpers.evaluation",
+    "accuracy_interval": "tl_helpers.evaluation",
+    "mcnemar_exact": "tl_helpers.evaluation",
+    # notebooks: set-up, widgets, errors
+    "setup_notebook": "tl_helpers.notebook",
+    "UploadPredictor": "tl_helpers.widgets",
+    "MisclassificationBrowser": "tl_helpers.widgets",
+    "CourseError": "tl_helpers.errors",
+}
+# Modules reachable as attributes: tl.plots.learning_curves(...), tl.pitfalls..., tl.config...
+_MODULES = ("config", "exercises", "gradcam", "pitfalls", "plots", "widgets")
 
-# Keras 3.15 warns on every fit() with a tf.data dataset because fit's default is shuffle=True,
-# even though the dataset shuffles itself (the course's training pipelines do). Only that message is hidden.
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
-
-# TensorFlow logs "N out of the last M calls ... triggered tf.function retracing" when several
-# models are evaluated one after another, as the notebooks do on purpose. Only that message is hidden.
-import logging  # noqa: E402
+__all__ = sorted([*_API, *_MODULES, "__version__"])  # pyright: ignore[reportUnsupportedDunderAll]
 
 
-class _NoRetracingNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"tl_helpers.{name}")
+    else:
+        raise AttributeError(f"module 'tl_helpers' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
-logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads these on use
+    from tl_helpers import config, exercises, gradcam, pitfalls, plots, widgets
+    from tl_helpers.backbones import DEFAULT_BACKBONE, backbone_names, build_backbone, list_blocks
+    from tl_helpers.data import (
+        DatasetSplits,
+        Split,
+        dataset_names,
+        dataset_splits,
+        fetch,
+        get_spec,
+        list_images,
+        load_image,
+        locate,
+    )
+    from tl_helpers.data.pipelines import make_dataset
+    from tl_helpers.errors import CourseError
+    from tl_helpers.evaluation import (
+        accuracy_interval,
+        evaluate,
+        mcnemar_exact,
+        report_from_probabilities,
+    )
+    from tl_helpers.models import (
+        StaleCompileError,
+        augmentation_block,
+        build_classifier,
+        build_head,
+        check_compiled,
+        classifier_parts,
+        compile_classifier,
+        find_backbone,
+        freeze_base,
+        load_classifier,
+        loss_for,
+        parameter_counts,
+        probabilities,
+        save_classifier,
+        unfreeze_top,
+    )
+    from tl_helpers.notebook import setup_notebook
+    from tl_helpers.training import (
+        FeatureSet,
+        backbone_section,
+        balanced_class_weights,
+        check_training_folder,
+        classifier_from_head,
+        extract_activations,
+        extract_features,
+        fast_fine_tune,
+        feature_extraction,
+        fine_tune,
+        fit,
+        pooled_features,
+        set_seeds,
+        split_backbone,
+        train_folder,
+        train_head,
+    )
+    from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor

@@ -2,7 +2,7 @@
 
     python -m tl_helpers data fetch NAME          download (or take from the mirror) and check a dataset
     python -m tl_helpers data info NAME           where it lives; counts per split and class
-    python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--fine-tune-blocks N] [--epochs E]
+    python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--blocks N] [--epochs E]
     python -m tl_helpers evaluate MODEL DATA_DIR [--json]
     python -m tl_helpers predict MODEL IMAGE... [--json]
 
@@ -28,6 +28,8 @@ from pathlib import Path
 from tl_helpers import config, data
 from tl_helpers.errors import CourseError
 
+__all__ = ["build_parser", "main"]
+
 
 def _data_fetch(args: argparse.Namespace) -> int:
     data.fetch(args.name, mirror=args.mirror, data_dir=args.data_dir)
@@ -41,7 +43,9 @@ def _data_info(args: argparse.Namespace) -> int:
     print(f"  licence: {spec.license}")
     root = data.locate(args.name, mirror=args.mirror, data_dir=args.data_dir)
     if root is None:
-        print(f"  not fetched yet: run `python -m tl_helpers data fetch {spec.name}` (or set TL_MIRROR)")
+        print(
+            f"  not fetched yet: run `python -m tl_helpers data fetch {spec.name}` (or set TL_MIRROR)"
+        )
         return 1
     print(f"  location: {config.display_path(root, Path.cwd())}")
     splits = data.dataset_splits(spec.name, root)
@@ -49,7 +53,9 @@ def _data_info(args: argparse.Namespace) -> int:
     header = f"  {'class':<12}" + "".join(f"{split:>12}" for split in counts)
     print(header)
     for class_name in splits.class_names:
-        print(f"  {class_name:<12}" + "".join(f"{counts[split][class_name]:>12}" for split in counts))
+        print(
+            f"  {class_name:<12}" + "".join(f"{counts[split][class_name]:>12}" for split in counts)
+        )
     print(f"  {'total':<12}" + "".join(f"{sum(counts[split].values()):>12}" for split in counts))
     return 0
 
@@ -61,27 +67,47 @@ def _data_manifest(args: argparse.Namespace) -> int:
     root = data.locate(args.name, mirror=args.mirror, data_dir=args.data_dir)
     if root is None:
         raise CourseError(f"no copy of {spec.name!r} found: set TL_MIRROR or fetch it first")
-    data.check_dataset(spec, root, strict=True)  # only a complete, decodable copy may define the list
+    data.check_dataset(
+        spec, root, strict=True
+    )  # only a complete, decodable copy may define the list
     count = data.write_manifest(root, spec, spec.file_manifest)
     print(f"wrote {count} checksums to {spec.file_manifest}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tl_helpers.evaluate import evaluate
+    from tl_helpers.evaluation import evaluate
     from tl_helpers.models import save_classifier
     from tl_helpers.training import train_folder
 
-    trained = train_folder(args.data_dir, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs,
-                           fine_tune_blocks=args.fine_tune_blocks, fine_tune_epochs=args.fine_tune_epochs,
-                           validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
-                           verbose=not args.quiet)
+    trained = train_folder(
+        args.data_dir,
+        backbone=args.backbone,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        blocks=args.blocks,
+        fine_tune_epochs=args.fine_tune_epochs,
+        validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction,
+        verbose=args.verbose,
+    )
     splits, history = trained.splits, trained.history
-    print(f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images")
+    print(
+        f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images"
+    )
     head_epochs = history.fine_tune_start if history.fine_tune_start is not None else history.epochs
-    print(f"head trained for {head_epochs} epochs" + (f", then fine-tuned for {history.epochs - head_epochs}" if history.fine_tune_start is not None else ""))
+    print(
+        f"head trained for {head_epochs} epochs"
+        + (
+            f", then fine-tuned for {history.epochs - head_epochs}"
+            if history.fine_tune_start is not None
+            else ""
+        )
+    )
     # The saved model's own score (early stopping restored its best epoch), not the best epoch seen, which is optimistic.
-    print(f"validation accuracy of the saved model: {evaluate(trained.model, splits.validation).accuracy_text()}")
+    print(
+        f"validation accuracy of the saved model: {evaluate(trained.model, splits.validation).accuracy_text()}"
+    )
     if len(splits.test):
         print("test split (read once):\n" + evaluate(trained.model, splits.test).table())
     print(f"saved {save_classifier(trained.model, args.out)}")
@@ -90,14 +116,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from tl_helpers.data.folders import all_images
-    from tl_helpers.evaluate import evaluate
+    from tl_helpers.evaluation import evaluate
     from tl_helpers.models import load_classifier
 
     loaded = load_classifier(args.model)
     class_names, split = all_images(args.data_dir)
     if class_names != loaded.class_names:
-        raise CourseError(f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
-                          "evaluate on a folder with the same class sub-folders")
+        raise CourseError(
+            f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
+            "evaluate on a folder with the same class sub-folders"
+        )
     report = evaluate(loaded.model, split, class_names)
     print(report.to_json(predictions=True) if args.json else report.table())
     return 0
@@ -105,8 +133,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from tl_helpers.data.images import load_image
-    from tl_helpers.evaluate import prediction_entry
-    from tl_helpers.models import load_classifier
+    from tl_helpers.evaluation import prediction_entry
+    from tl_helpers.models import load_classifier, probabilities
 
     loaded = load_classifier(args.model)
     failed = 0
@@ -118,18 +146,29 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"{path}: skipped ({error})", file=sys.stderr)
             failed += 1
             continue
-        probs = loaded.predict_proba(image[None])[0]
+        probs = probabilities(loaded.model, image[None])[0]
         predictions.append(prediction_entry(path, loaded.class_names, probs))
         if not args.json:
             ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
             print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))
     if args.json:
-        print(json.dumps({"model": args.model, "class_names": list(loaded.class_names), "predictions": predictions}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "class_names": list(loaded.class_names),
+                    "predictions": predictions,
+                },
+                indent=2,
+            )
+        )
     return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tl_helpers", description="Transfer-learning course helpers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tl_helpers", description="Transfer-learning course helpers."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     data_parser = commands.add_parser("data", help="fetch and inspect the course datasets")
@@ -137,38 +176,89 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, text in [
         ("fetch", _data_fetch, "download (or take from the mirror) and check a dataset"),
         ("info", _data_info, "where a dataset lives and its counts per split and class"),
-        ("manifest", _data_manifest, "maintainers: rewrite the per-file checksum list from a complete copy"),
+        (
+            "manifest",
+            _data_manifest,
+            "maintainers: rewrite the per-file checksum list from a complete copy",
+        ),
     ]:
         sub = data_commands.add_parser(name, help=text, description=text)
         sub.add_argument("name", help=f"dataset name: {', '.join(data.dataset_names())}")
-        sub.add_argument("--mirror", help="folder holding the dataset folders (default: $TL_MIRROR)")
-        sub.add_argument("--data-dir", help="where downloads are extracted (default: $TL_DATA_DIR or datasets/data)")
+        sub.add_argument(
+            "--mirror", help="folder holding the dataset folders (default: $TL_MIRROR)"
+        )
+        sub.add_argument(
+            "--data-dir",
+            help="where downloads are extracted (default: $TL_DATA_DIR or datasets/data)",
+        )
         sub.set_defaults(handler=handler)
 
-    train = commands.add_parser("train", help="train a classifier on a folder of class_name/image files")
-    train.add_argument("data_dir", help="folder with one sub-folder of images per class (or train/ and validation/)")
+    train = commands.add_parser(
+        "train", help="train a classifier on a folder of class_name/image files"
+    )
+    train.add_argument(
+        "data_dir",
+        help="folder with one sub-folder of images per class (or train/ and validation/)",
+    )
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
-    train.add_argument("--backbone", default="efficientnet_lite0", help="backbone name (an unknown name lists the valid ones)")
+    train.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="backbone name (an unknown name lists the valid ones)",
+    )
     train.add_argument("--image-size", type=int, default=224)
-    train.add_argument("--epochs", type=int, default=50, help="most epochs for the head (early stopping usually ends sooner)")
-    train.add_argument("--fine-tune-blocks", type=int, default=0, help="also fine-tune the top N blocks of the base (on cached activations)")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=50,
+        help="most epochs for the head (early stopping usually ends sooner)",
+    )
+    train.add_argument(
+        "--blocks",
+        type=int,
+        default=0,
+        help="also fine-tune the top N blocks of the base (on cached activations)",
+    )
     train.add_argument("--fine-tune-epochs", type=int, default=5)
-    train.add_argument("--validation-fraction", type=float, default=0.15, help="carved by file name when there is no validation/ folder")
-    train.add_argument("--test-fraction", type=float, default=0.0, help="also hold out a test split (class-folder layout only)")
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.15,
+        help="carved by file name when there is no validation/ folder",
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.0,
+        help="also hold out a test split (class-folder layout only)",
+    )
+    train.add_argument(
+        "--verbose",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one line per epoch (--no-verbose: only the results)",
+    )
     train.set_defaults(handler=_train)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, per-class recall and counts of a saved model on a folder")
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, per-class recall and counts of a saved model on a folder"
+    )
     evaluate.add_argument("model")
     evaluate.add_argument("data_dir")
-    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table, with every file's probabilities")
+    evaluate.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of a table, with every file's probabilities",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="the top classes of a saved model for each image")
     predict.add_argument("model")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--top", type=int, default=3)
-    predict.add_argument("--json", action="store_true", help="print JSON: every class's probability for each image")
+    predict.add_argument(
+        "--json", action="store_true", help="print JSON: every class's probability for each image"
+    )
     predict.set_defaults(handler=_predict)
     return parser
 
@@ -176,11 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    from tl_helpers.startup import brief_course_warnings, import_tensorflow
+    from tl_helpers.startup import brief_course_warnings, import_tensorflow, quiet_training_logs
 
     brief_course_warnings()
-    if args.command != "data":  # TensorFlow's C++ start-up notices would land on the learner's terminal
+    if (
+        args.command != "data"
+    ):  # TensorFlow's C++ start-up notices would land on the learner's terminal
         import_tensorflow()
+        quiet_training_logs()
     try:
         return args.handler(args)
     except CourseError as error:

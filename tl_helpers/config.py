@@ -14,8 +14,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = [
+    "DATASETS_DIR",
+    "DEFAULT_SEED",
+    "PROJECT_ROOT",
+    "cache_dir",
+    "data_dir",
+    "display_path",
+    "mirror_dir",
+]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SEED = 42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
+DEFAULT_SEED = (
+    42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
+)
 DATASETS_DIR = PROJECT_ROOT / "datasets"
 
 
@@ -37,7 +49,9 @@ def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     return Path(chosen).expanduser().resolve() if chosen else None
 
 
-def display_path(path: str | os.PathLike[str] | None, start: str | os.PathLike[str] | None = None) -> str:
+def display_path(
+    path: str | os.PathLike[str] | None, start: str | os.PathLike[str] | None = None
+) -> str:
     """``path`` as a learner should see it printed: relative to ``start`` (default the project)
     when it is inside or beside it (``datasets/data``, ``../shared/mirror``), ``~/...`` under the
     home folder, else as is. Printed outputs stay free of one machine's absolute paths."""

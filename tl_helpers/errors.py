@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+__all__ = [
+    "CourseError",
+    "CourseWarning",
+    "DatasetIntegrityError",
+    "DatasetUnavailableError",
+    "UnknownNameError",
+    "UnsafeArchiveError",
+]
+
 
 class CourseError(Exception):
     """Base class for every error raised on purpose by ``tl_helpers``."""

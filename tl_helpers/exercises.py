@@ -12,6 +12,23 @@ from pathlib import Path
 
 from tl_helpers.data.splits import DatasetSplits, Split
 
+__all__ = [
+    "check_candidate_rows",
+    "check_dropout_head",
+    "check_flatten_head_parameters",
+    "check_most_confident_mistake",
+    "check_most_confused_pair",
+    "check_overlap_function",
+    "check_pitfalls_found",
+    "check_predicted_class",
+    "check_recall_from_confusion",
+    "check_smallest_image",
+    "check_test_counts",
+    "check_top_k_function",
+    "check_trainable_batchnorm",
+    "check_trainable_layer_count",
+]
+
 
 def _verdict(ok: bool, success: str, hint: str) -> bool:
     print(("correct: " + success) if ok else ("not yet: " + hint))
@@ -21,8 +38,11 @@ def _verdict(ok: bool, success: str, hint: str) -> bool:
 def check_test_counts(splits: DatasetSplits, answer: Mapping[str, int]) -> bool:
     """Exercise: how many test images does each class have?"""
     expected = splits.counts()["test"]
-    return _verdict(dict(answer) == expected, f"{sum(expected.values())} test images, per class as you said.",
-                    "count the labels of splits.test; splits.counts() can check your work, but try without it first.")
+    return _verdict(
+        dict(answer) == expected,
+        f"{sum(expected.values())} test images, per class as you said.",
+        "count the labels of splits.test; splits.counts() can check your work, but try without it first.",
+    )
 
 
 def check_overlap_function(shares_a_file: Callable[[Split, Split], bool]) -> bool:
@@ -32,8 +52,11 @@ def check_overlap_function(shares_a_file: Callable[[Split, Split], bool]) -> boo
     c = Split((Path("x/2.jpg"), Path("x/4.jpg")), (1, 0))
     cases = [(a, b, False), (a, c, True), (b, b, True), (Split((), ()), a, False)]
     wrong = [(len(x), len(y), want) for x, y, want in cases if bool(shares_a_file(x, y)) != want]
-    return _verdict(not wrong, "your function spots shared files and only those.",
-                    f"{len(wrong)} of {len(cases)} test cases gave the wrong answer; compare sets of files, e.g. set(a.files) & set(b.files).")
+    return _verdict(
+        not wrong,
+        "your function spots shared files and only those.",
+        f"{len(wrong)} of {len(cases)} test cases gave the wrong answer; compare sets of files, e.g. set(a.files) & set(b.files).",
+    )
 
 
 def check_smallest_image(split: Split, answer: str | Path) -> bool:
@@ -46,50 +69,73 @@ def check_smallest_image(split: Split, answer: str | Path) -> bool:
 
     smallest = min(split.files, key=pixels)
     ok = Path(answer).name == smallest.name
-    return _verdict(ok, f"{smallest.name} is the smallest ({pixels(smallest):,} pixels).",
-                    "open each file with PIL.Image.open and compare width * height; only the header is read, so it is quick.")
+    return _verdict(
+        ok,
+        f"{smallest.name} is the smallest ({pixels(smallest):,} pixels).",
+        "open each file with PIL.Image.open and compare width * height; only the header is read, so it is quick.",
+    )
 
 
 def check_dropout_head(head, validation) -> bool:
     """Exercise: train a head with dropout 0.5 on the cached features; is it still accurate?"""
     import numpy as np
 
-    rates = [layer.rate for layer in head.layers if layer.__class__.__name__ == "Dropout"]
-    from tl_helpers.models.build import class_probabilities
+    from tl_helpers.models import probabilities
 
-    predicted = class_probabilities(head.predict(validation.features, verbose=0)).argmax(axis=1)
+    rates = [layer.rate for layer in head.layers if layer.__class__.__name__ == "Dropout"]
+    predicted = probabilities(head, validation.features).argmax(axis=1)
     accuracy = float(np.mean(predicted == validation.labels))
     ok = rates == [0.5] and accuracy >= 0.97
-    hint = ("build it with train_head(..., dropout=0.5)" if rates != [0.5] else
-            f"validation accuracy is {accuracy:.1%}; did the head train on the training features?")
-    return _verdict(ok, f"dropout 0.5 and {accuracy:.1%} validation accuracy: dropout barely matters for a linear head on good features.", hint)
+    hint = (
+        "build it with train_head(..., dropout=0.5)"
+        if rates != [0.5]
+        else f"validation accuracy is {accuracy:.1%}; did the head train on the training features?"
+    )
+    return _verdict(
+        ok,
+        f"dropout 0.5 and {accuracy:.1%} validation accuracy: dropout barely matters for a linear head on good features.",
+        hint,
+    )
 
 
 def check_flatten_head_parameters(answer: int, feature_shape: tuple[int, int, int]) -> bool:
     """Exercise: how many trainable parameters has Flatten -> Dense(256) -> Dropout -> Dense(1) on this feature map?"""
     height, width, channels = feature_shape
     expected = (height * width * channels * 256 + 256) + (256 + 1)
-    return _verdict(int(answer) == expected, f"{expected:,} parameters, nearly all in the first Dense layer.",
-                    "Flatten gives height*width*channels inputs; a Dense layer has inputs*units weights plus units biases.")
+    return _verdict(
+        int(answer) == expected,
+        f"{expected:,} parameters, nearly all in the first Dense layer.",
+        "Flatten gives height*width*channels inputs; a Dense layer has inputs*units weights plus units biases.",
+    )
 
 
 def check_most_confident_mistake(report, answer: str | Path) -> bool:
     """Exercise: which test image did the model get wrong with the highest confidence?"""
     if not report.mistakes:
-        return _verdict(answer is None, "there are no mistakes at all.", "the model made no mistakes: the answer is None.")
+        return _verdict(
+            answer is None,
+            "there are no mistakes at all.",
+            "the model made no mistakes: the answer is None.",
+        )
     worst = report.mistakes[0]
     ok = answer is not None and Path(answer).name == worst.file.name
-    return _verdict(ok, f"{worst.file.name}: a {worst.true_class} called {worst.predicted_class} with {worst.confidence:.1%}.",
-                    "sort report.mistakes by confidence (it already is) or look at the first one.")
+    return _verdict(
+        ok,
+        f"{worst.file.name}: a {worst.true_class} called {worst.predicted_class} with {worst.confidence:.1%}.",
+        "sort report.mistakes by confidence (it already is) or look at the first one.",
+    )
 
 
 def check_trainable_layer_count(model, answer: int) -> bool:
     """Exercise: how many layers of the base have trainable weights after unfreezing?"""
-    from tl_helpers.models.build import find_backbone
+    from tl_helpers.models import find_backbone
 
     expected = sum(1 for layer in find_backbone(model).layers if layer.trainable and layer.weights)
-    return _verdict(int(answer) == expected, f"{expected} layers with weights are trainable in the base.",
-                    "count the layers of find_backbone(model).layers that are trainable and have weights.")
+    return _verdict(
+        int(answer) == expected,
+        f"{expected} layers with weights are trainable in the base.",
+        "count the layers of find_backbone(model).layers that are trainable and have weights.",
+    )
 
 
 def check_trainable_batchnorm(count_function) -> bool:
@@ -103,28 +149,46 @@ def check_trainable_batchnorm(count_function) -> bool:
     model = keras.Model(inputs, x)
     cases = []
     for trainable_a, trainable_b in [(False, False), (True, False), (True, True)]:
-        model.get_layer("bn_a").trainable, model.get_layer("bn_b").trainable = trainable_a, trainable_b
+        model.get_layer("bn_a").trainable, model.get_layer("bn_b").trainable = (
+            trainable_a,
+            trainable_b,
+        )
         cases.append(int(count_function(model)) == trainable_a + trainable_b)
-    return _verdict(all(cases), "your function counts trainable BatchNorm layers correctly.",
-                    f"{cases.count(False)} of 3 test models gave the wrong count; use isinstance(layer, keras.layers.BatchNormalization).")
+    return _verdict(
+        all(cases),
+        "your function counts trainable BatchNorm layers correctly.",
+        f"{cases.count(False)} of 3 test models gave the wrong count; use isinstance(layer, keras.layers.BatchNormalization).",
+    )
 
 
 def check_predicted_class(loaded, image_path: str | Path, answer: str) -> bool:
     """Exercise: load the saved model and say which class it predicts for one image."""
     from tl_helpers.data.images import load_image
+    from tl_helpers.models import probabilities
 
-    probabilities = loaded.predict_proba(load_image(image_path, loaded.image_size)[None])[0]
-    expected = loaded.class_names[int(probabilities.argmax())]
-    return _verdict(answer == expected, f"the model says {expected} ({probabilities.max():.1%}).",
-                    "use loaded.predict_proba on the image loaded with load_image(path, loaded.image_size)[None].")
+    row = probabilities(loaded.model, load_image(image_path, loaded.image_size)[None])[0]
+    expected = loaded.class_names[int(row.argmax())]
+    return _verdict(
+        answer == expected,
+        f"the model says {expected} ({row.max():.1%}).",
+        "use tl.probabilities(loaded.model, image[None]) on the image loaded with "
+        "tl.load_image(path, loaded.image_size).",
+    )
 
 
 def check_recall_from_confusion(report, answer: Mapping[str, float]) -> bool:
     """Exercise: compute each class's recall from the confusion matrix alone."""
     expected = report.recall
-    wrong = [name for name in expected if name not in answer or abs(float(answer[name]) - expected[name]) > 1e-6]
-    return _verdict(not wrong, "recall = the diagonal cell divided by the sum of its row (all images of that class).",
-                    f"{len(wrong)} classes differ ({', '.join(wrong)}); rows of report.confusion are true classes, columns predictions.")
+    wrong = [
+        name
+        for name in expected
+        if name not in answer or abs(float(answer[name]) - expected[name]) > 1e-6
+    ]
+    return _verdict(
+        not wrong,
+        "recall = the diagonal cell divided by the sum of its row (all images of that class).",
+        f"{len(wrong)} classes differ ({', '.join(wrong)}); rows of report.confusion are true classes, columns predictions.",
+    )
 
 
 def check_top_k_function(top_k_accuracy: Callable, report) -> bool:
@@ -134,14 +198,19 @@ def check_top_k_function(top_k_accuracy: Callable, report) -> bool:
     rng = np.random.default_rng(0)
     toy = rng.dirichlet(np.ones(4), size=20)
     toy_labels = rng.integers(0, 4, size=20)
-    cases = [(toy, toy_labels, k) for k in (1, 2, 4)] + [(report.probabilities, report.labels, k) for k in (1, 2, 3)]
+    cases = [(toy, toy_labels, k) for k in (1, 2, 4)] + [
+        (report.probabilities, report.labels, k) for k in (1, 2, 3)
+    ]
     wrong = 0
     for probabilities, labels, k in cases:
         top = np.argsort(-probabilities, axis=1)[:, :k]
         expected = float(np.mean(np.any(top == np.asarray(labels)[:, None], axis=1)))
         wrong += abs(float(top_k_accuracy(probabilities, labels, k)) - expected) > 1e-9
-    return _verdict(not wrong, "your function matches the report for k = 1, 2, 3 (and k = 1 is plain accuracy).",
-                    f"{wrong} of {len(cases)} cases differ; take the k largest probabilities per row (np.argsort(-p)[:, :k]) and check the label is among them.")
+    return _verdict(
+        not wrong,
+        "your function matches the report for k = 1, 2, 3 (and k = 1 is plain accuracy).",
+        f"{wrong} of {len(cases)} cases differ; take the k largest probabilities per row (np.argsort(-p)[:, :k]) and check the label is among them.",
+    )
 
 
 def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
@@ -151,12 +220,21 @@ def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
     matrix = report.confusion.copy()
     np.fill_diagonal(matrix, 0)
     if matrix.sum() == 0:
-        return _verdict(answer is None, "there are no mistakes at all.", "the model made no mistakes: the answer is None.")
+        return _verdict(
+            answer is None,
+            "there are no mistakes at all.",
+            "the model made no mistakes: the answer is None.",
+        )
     top = matrix.max()
-    best = {(report.class_names[i], report.class_names[j]) for i, j in zip(*np.nonzero(matrix == top))}
+    best = {
+        (report.class_names[i], report.class_names[j]) for i, j in zip(*np.nonzero(matrix == top))
+    }
     ok = answer is not None and tuple(answer) in best
-    return _verdict(ok, f"{' / '.join(f'{t} taken for {p}' for t, p in sorted(best))}: {top} images.",
-                    "zero the diagonal of report.confusion and find the largest remaining cell (row = true, column = predicted).")
+    return _verdict(
+        ok,
+        f"{' / '.join(f'{t} taken for {p}' for t, p in sorted(best))}: {top} images.",
+        "zero the diagonal of report.confusion and find the largest remaining cell (row = true, column = predicted).",
+    )
 
 
 def check_pitfalls_found(source: str, answer: set[int]) -> bool:
@@ -166,14 +244,22 @@ def check_pitfalls_found(source: str, answer: set[int]) -> bool:
     expected = lint_pitfalls(source)
     missed, extra = set(expected) - set(answer), set(answer) - set(expected)
     reasons = "; ".join(f"{number}: {why}" for number, why in expected.items())
-    return _verdict(not missed and not extra, f"{sorted(expected)}. {reasons}.",
-                    f"{len(missed)} missed, {len(extra)} not in this code. Look at the scaling layer, what is frozen, "
-                    "the head, and the loss against the label mode.")
+    return _verdict(
+        not missed and not extra,
+        f"{sorted(expected)}. {reasons}.",
+        f"{len(missed)} missed, {len(extra)} not in this code. Look at the scaling layer, what is frozen, "
+        "the head, and the loss against the label mode.",
+    )
 
 
-def check_candidate_rows(candidates, answer, learning_rate: float = 1e-3, dropout: float = 0.0) -> bool:
+def check_candidate_rows(
+    candidates, answer, learning_rate: float = 1e-3, dropout: float = 0.0
+) -> bool:
     """Exercise: which rows of a candidate search (``pitfalls.head_candidates``) used one setting?"""
     prefix = f"lr {learning_rate:g}, dropout {dropout:g},"
     expected = [i for i, name in enumerate(candidates.names) if name.startswith(prefix)]
-    return _verdict(list(answer or []) == expected, f"rows {expected}: {len(expected)} candidates, one per epoch count.",
-                    f"pick the rows of candidates.names that start with '{prefix}'.")
+    return _verdict(
+        list(answer or []) == expected,
+        f"rows {expected}: {len(expected)} candidates, one per epoch count.",
+        f"pick the rows of candidates.names that start with '{prefix}'.",
+    )

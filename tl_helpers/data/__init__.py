@@ -1,13 +1,20 @@
 """Data: the dataset catalog, fetching (mirror, local archive or download), splits and pipelines."""
 
+from tl_helpers.data.archives import safe_extract
 from tl_helpers.data.catalog import DatasetSpec, dataset_names, get_spec, load_catalog
-from tl_helpers.data.fetch import download, fetch, locate, safe_extract, verify_archive
+from tl_helpers.data.download import download
+from tl_helpers.data.fetching import fetch, locate, verify_archive
 from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images, load_image
-from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits, split_class_folders, split_presplit
+from tl_helpers.data.splits import (
+    DatasetSplits,
+    Split,
+    dataset_splits,
+    split_class_folders,
+    split_presplit,
+)
 from tl_helpers.data.verify import DatasetReport, check_dataset, write_manifest
 
 __all__ = [
-    "load_image",
     "IMAGE_EXTENSIONS",
     "DatasetReport",
     "DatasetSpec",
@@ -22,6 +29,7 @@ __all__ = [
     "image_problem",
     "list_images",
     "load_catalog",
+    "load_image",
     "locate",
     "safe_extract",
     "split_class_folders",

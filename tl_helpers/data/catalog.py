@@ -1,20 +1,26 @@
 """The dataset catalog: what each course dataset is, where it comes from and what it must contain.
 
-The catalog itself is data (``datasets/catalog.json``) so that a teacher can read it without
-reading Python; this module turns it into typed records.
+The catalog itself is data (``tl_helpers/data/resources/catalog.json``, with the per-file
+checksum lists beside it in ``manifests/``) so that a teacher can read it without reading
+Python; this module turns it into typed records. It ships inside the package
+(``importlib.resources``), so an installed copy of ``tl_helpers`` finds it without the project
+folder.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tl_helpers.config import DATASETS_DIR
 from tl_helpers.errors import UnknownNameError
 
-CATALOG_PATH = DATASETS_DIR / "catalog.json"
+__all__ = ["CATALOG_PATH", "DatasetSpec", "dataset_names", "get_spec", "load_catalog"]
+
+# The package's own folder on disk (pip installs packages as plain folders, never zipped).
+CATALOG_PATH = Path(str(resources.files("tl_helpers.data").joinpath("resources", "catalog.json")))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tl_helpers.data.images import has_images, image_problem, is_image_name, list_images
-from tl_helpers.data.splits import DatasetSplits, Split, split_class_folders, split_counts, stable_order
+from tl_helpers.data.splits import (
+    DatasetSplits,
+    Split,
+    split_class_folders,
+    split_counts,
+    stable_order,
+)
 from tl_helpers.errors import CourseError, CourseWarning
 
 
@@ -22,20 +28,30 @@ def folder_classes(root: Path) -> list[str]:
     """Class names of ``root`` (its sub-folders that hold images), sorted like Keras sorts them."""
     root = Path(root)
     if not root.is_dir():
-        raise CourseError(f"no folder at {root}: give a folder that holds one sub-folder of images per class")
+        raise CourseError(
+            f"no folder at {root}: give a folder that holds one sub-folder of images per class"
+        )
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     classes, empty = [], []
     for folder in subfolders:
         (classes if has_images(folder) else empty).append(folder.name)
     if empty:
-        warnings.warn(f"{root}: skipped sub-folder(s) without images: {', '.join(empty)}", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{root}: skipped sub-folder(s) without images: {', '.join(empty)}",
+            CourseWarning,
+            stacklevel=2,
+        )
     if not classes:
         loose = [p.name for p in root.iterdir() if p.is_file() and is_image_name(p)]
         hint = f" ({len(loose)} images lie directly in it)" if loose else ""
-        raise CourseError(f"{root} has no class folders{hint}: put the images of each class in their own sub-folder, "
-                          "e.g. photos/cats/*.jpg and photos/dogs/*.jpg")
+        raise CourseError(
+            f"{root} has no class folders{hint}: put the images of each class in their own sub-folder, "
+            "e.g. photos/cats/*.jpg and photos/dogs/*.jpg"
+        )
     if len(classes) == 1:
-        raise CourseError(f"{root} has only one class ({classes[0]}): a classifier needs at least two class folders")
+        raise CourseError(
+            f"{root} has only one class ({classes[0]}): a classifier needs at least two class folders"
+        )
     return classes
 
 
@@ -62,17 +78,30 @@ def drop_unreadable(splits: DatasetSplits) -> DatasetSplits:
     if not broken:
         return splits
     listing = "; ".join(f"{path} ({problem})" for path, problem in list(broken.items())[:10])
-    warnings.warn(f"skipped {len(broken)} file(s) that cannot be read as images: {listing}"
-                  + (" ..." if len(broken) > 10 else ""), CourseWarning, stacklevel=2)
+    warnings.warn(
+        f"skipped {len(broken)} file(s) that cannot be read as images: {listing}"
+        + (" ..." if len(broken) > 10 else ""),
+        CourseWarning,
+        stacklevel=2,
+    )
 
     def keep(split: Split) -> Split:
         pairs = [(f, y) for f, y in zip(split.files, split.labels) if f not in broken]
         return Split(tuple(f for f, _ in pairs), tuple(y for _, y in pairs))
 
-    return DatasetSplits(splits.name, splits.root, splits.class_names, keep(splits.train), keep(splits.validation), keep(splits.test))
+    return DatasetSplits(
+        splits.name,
+        splits.root,
+        splits.class_names,
+        keep(splits.train),
+        keep(splits.validation),
+        keep(splits.test),
+    )
 
 
-def folder_splits(root: Path, validation_fraction: float = 0.15, test_fraction: float = 0.0) -> DatasetSplits:
+def folder_splits(
+    root: Path, validation_fraction: float = 0.15, test_fraction: float = 0.0
+) -> DatasetSplits:
     """Train / validation / test splits of a user folder (see the module docstring for layouts),
     without files that cannot be decoded (skipped with a warning that names them)."""
     return drop_unreadable(_folder_splits(Path(root), validation_fraction, test_fraction))
@@ -82,9 +111,14 @@ def _folder_splits(root: Path, validation_fraction: float, test_fraction: float)
     if (root / "train").is_dir():
         class_names = folder_classes(root / "train")
         if (root / "validation").is_dir():
-            train, validation = _split_of(root / "train", class_names), _split_of(root / "validation", class_names)
+            train, validation = (
+                _split_of(root / "train", class_names),
+                _split_of(root / "validation", class_names),
+            )
         else:
-            carved = split_class_folders(root / "train", class_names, (1 - validation_fraction, validation_fraction, 0.0))
+            carved = split_class_folders(
+                root / "train", class_names, (1 - validation_fraction, validation_fraction, 0.0)
+            )
             train, validation = carved.train, carved.validation
         test = _split_of(root / "test", class_names) if (root / "test").is_dir() else Split((), ())
         return DatasetSplits(root.name, root, tuple(class_names), train, validation, test)
@@ -97,8 +131,19 @@ def all_images(root: Path, class_names: list[str] | None = None) -> tuple[list[s
     """Every readable image of a ``root/<class>/<image>`` folder as one split (for evaluating a saved model)."""
     class_names = class_names or folder_classes(root)
     split = _split_of(Path(root), class_names)
-    checked = drop_unreadable(DatasetSplits(Path(root).name, Path(root), tuple(class_names), split, Split((), ()), Split((), ())))
+    checked = drop_unreadable(
+        DatasetSplits(
+            Path(root).name, Path(root), tuple(class_names), split, Split((), ()), Split((), ())
+        )
+    )
     return class_names, checked.train
 
 
-__all__ = ["all_images", "drop_unreadable", "folder_classes", "folder_splits", "split_counts", "stable_order"]
+__all__ = [
+    "all_images",
+    "drop_unreadable",
+    "folder_classes",
+    "folder_splits",
+    "split_counts",
+    "stable_order",
+]

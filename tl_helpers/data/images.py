@@ -4,14 +4,40 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
 from tl_helpers.errors import CourseWarning
 
+if TYPE_CHECKING:  # numpy is imported where an image is loaded, so listing files stays light
+    import numpy as np
+
+__all__ = [
+    "EXIF_ORIENTATION_TAG",
+    "IMAGE_EXTENSIONS",
+    "LARGE_IMAGE_PIXELS",
+    "exif_orientation",
+    "has_images",
+    "image_problem",
+    "is_image_name",
+    "list_images",
+    "size_pair",
+    "load_image",
+]
+
 # The formats TensorFlow's decode_image reads, which is what the pipelines use.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp"})
+
+
+def size_pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """An image size as ``(height, width)``: ``224`` means ``(224, 224)``."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
 
 
 def is_image_name(path: Path) -> bool:
@@ -37,7 +63,11 @@ def list_images(folder: Path) -> list[Path]:
     for directory, subdirectories, filenames in os.walk(folder):  # does not follow links to folders
         here = Path(directory)
         linked_folders += [here / name for name in subdirectories if (here / name).is_symlink()]
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith(".") and not (here / name).is_symlink())
+        subdirectories[:] = sorted(
+            name
+            for name in subdirectories
+            if not name.startswith(".") and not (here / name).is_symlink()
+        )
         for name in sorted(filenames):
             path = here / name
             if not is_image_name(path):
@@ -52,18 +82,32 @@ def list_images(folder: Path) -> list[Path]:
         return shown + (" ..." if len(paths) > 5 else "")
 
     if skipped:
-        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not images: {names(skipped)}", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder}: skipped {len(skipped)} file(s) that are not images: {names(skipped)}",
+            CourseWarning,
+            stacklevel=2,
+        )
     if outside:
-        warnings.warn(f"{folder}: skipped {len(outside)} link(s) to files outside {boundary}: {names(outside)}; "
-                      "copy the photos into the folder if you want them used", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder}: skipped {len(outside)} link(s) to files outside {boundary}: {names(outside)}; "
+            "copy the photos into the folder if you want them used",
+            CourseWarning,
+            stacklevel=2,
+        )
     if linked_folders:
-        warnings.warn(f"{folder}: did not follow {len(linked_folders)} link(s) to folders: {names(linked_folders)}", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder}: did not follow {len(linked_folders)} link(s) to folders: {names(linked_folders)}",
+            CourseWarning,
+            stacklevel=2,
+        )
     return sorted(images)
 
 
 def has_images(folder: Path) -> bool:
     """True when ``folder`` or any of its sub-folders holds a file with an image name."""
-    return any(is_image_name(Path(name)) for _, _, filenames in os.walk(folder) for name in filenames)
+    return any(
+        is_image_name(Path(name)) for _, _, filenames in os.walk(folder) for name in filenames
+    )
 
 
 EXIF_ORIENTATION_TAG = 0x0112
@@ -108,13 +152,17 @@ def image_problem(path: Path) -> str | None:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         return f"cannot be decoded ({error})"
     if width * height > LARGE_IMAGE_PIXELS:
-        warnings.warn(f"{path}: {width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is decoded at full size "
-                      f"(about {width * height * 3 / 1e6:.0f} MB) every time it is used, then shrunk; "
-                      "resize such photos once beforehand to train faster", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: {width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is decoded at full size "
+            f"(about {width * height * 3 / 1e6:.0f} MB) every time it is used, then shrunk; "
+            "resize such photos once beforehand to train faster",
+            CourseWarning,
+            stacklevel=2,
+        )
     return None
 
 
-def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
+def load_image(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:
     """One image as a float32 ``(height, width, 3)`` array in 0-255, the way a camera meant it.
 
     It goes through the training pipeline's own decoder (``data.pipelines.decode_and_resize``):
@@ -138,6 +186,8 @@ def load_image(path: Path, size: tuple[int, int] | None = None) -> "np.ndarray":
         else:
             image = decode_and_resize(str(path), (int(size[0]), int(size[1])), orientation)
     except tf.errors.OpError as error:
-        raise ValueError(f"{path}: TensorFlow cannot decode it ({error.message.splitlines()[0]}); "
-                         "save it again as an ordinary RGB JPEG or PNG") from error
+        raise ValueError(
+            f"{path}: TensorFlow cannot decode it ({error.message.splitlines()[0]}); "
+            "save it again as an ordinary RGB JPEG or PNG"
+        ) from error
     return np.asarray(image.numpy(), dtype=np.float32)

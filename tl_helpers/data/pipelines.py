@@ -15,9 +15,20 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from tl_helpers.config import DEFAULT_SEED
-from tl_helpers.data.fetch import fetch
+from tl_helpers.data.fetching import fetch
 from tl_helpers.data.images import exif_orientation
 from tl_helpers.data.splits import DatasetSplits, Split, dataset_splits
+
+__all__ = [
+    "AUTOTUNE",
+    "RESIZE_ANTIALIAS",
+    "DatasetPipelines",
+    "apply_orientation",
+    "decode_and_resize",
+    "decode_upright",
+    "load_dataset",
+    "make_dataset",
+]
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -25,6 +36,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     """Turn a decoded image upright according to its EXIF orientation (1-8), as
     ``PIL.ImageOps.exif_transpose`` does: phones store portrait photos sideways with that tag."""
+
     def transpose(x: tf.Tensor) -> tf.Tensor:
         return tf.transpose(x, [1, 0, 2])
 
@@ -63,8 +75,12 @@ def decode_upright(path: tf.Tensor | str, orientation: tf.Tensor | int = 1) -> t
     return apply_orientation(tf.cast(image, tf.float32), tf.convert_to_tensor(orientation))
 
 
-def decode_and_resize(path: tf.Tensor | str, image_size: tuple[int, int], orientation: tf.Tensor | int = 1,
-                      antialias: bool = RESIZE_ANTIALIAS) -> tf.Tensor:
+def decode_and_resize(
+    path: tf.Tensor | str,
+    image_size: tuple[int, int],
+    orientation: tf.Tensor | int = 1,
+    antialias: bool = RESIZE_ANTIALIAS,
+) -> tf.Tensor:
     """The course's one image path: decode, turn upright, resize bilinearly to ``image_size``
     (height, width) and round to ``uint8``.
 
@@ -96,7 +112,11 @@ def make_dataset(
     labels = tf.constant(split.labels, dtype=tf.int32)
     orientations = tf.constant([exif_orientation(p) for p in split.files], dtype=tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels, orientations))
-    dataset = dataset.map(lambda p, y, o: (decode_and_resize(p, image_size, o), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.map(
+        lambda p, y, o: (decode_and_resize(p, image_size, o), y),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
     if cache:
         dataset = dataset.cache()
     if shuffle:
@@ -124,14 +144,14 @@ def load_dataset(
     batch_size: int = 32,
     seed: int = DEFAULT_SEED,
     mirror: str | None = None,
-    quiet: bool = True,
+    verbose: bool = False,
 ) -> DatasetPipelines:
     """Fetch catalogued dataset ``name`` if needed and return train/validation/test pipelines.
 
     Only the training pipeline is shuffled; validation and test keep a fixed order so that
     predictions line up with ``splits.<split>.files``.
     """
-    root = fetch(name, mirror=mirror, quiet=quiet)
+    root = fetch(name, mirror=mirror, verbose=verbose)
     splits = dataset_splits(name, root)
     common = {"image_size": tuple(image_size), "batch_size": batch_size, "seed": seed}
     return DatasetPipelines(

@@ -17,6 +17,18 @@ from pathlib import Path
 from tl_helpers.data.catalog import DatasetSpec, get_spec
 from tl_helpers.data.images import list_images
 
+__all__ = [
+    "SALT",
+    "SPLIT_NAMES",
+    "DatasetSplits",
+    "Split",
+    "dataset_splits",
+    "split_class_folders",
+    "split_counts",
+    "split_presplit",
+    "stable_order",
+]
+
 SPLIT_NAMES = ("train", "validation", "test")
 SALT = "tl-course-split-v1"  # changing it reshuffles every split: only ever bump the version
 
@@ -32,7 +44,10 @@ class Split:
         return len(self.files)
 
     def count_per_class(self, class_names: Sequence[str]) -> dict[str, int]:
-        return {name: sum(1 for label in self.labels if label == index) for index, name in enumerate(class_names)}
+        return {
+            name: sum(1 for label in self.labels if label == index)
+            for index, name in enumerate(class_names)
+        }
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ class DatasetSplits:
         """``{split: {class: count}}``, for tables and checks."""
         return {split: self[split].count_per_class(self.class_names) for split in SPLIT_NAMES}
 
-    def subset(self, per_class: int) -> "DatasetSplits":
+    def subset(self, per_class: int) -> DatasetSplits:
         """At most ``per_class`` files of each class in every split (the first ones, in split order):
         a deterministic small version for quick checks (``TL_QUICK=1``)."""
         if per_class < 1:
@@ -70,12 +85,21 @@ class DatasetSplits:
                     kept.append((path, label))
             return Split(tuple(f for f, _ in kept), tuple(y for _, y in kept))
 
-        return DatasetSplits(self.name, self.root, self.class_names, take(self.train), take(self.validation), take(self.test))
+        return DatasetSplits(
+            self.name,
+            self.root,
+            self.class_names,
+            take(self.train),
+            take(self.validation),
+            take(self.test),
+        )
 
 
 def stable_order(paths: Sequence[Path]) -> list[Path]:
     """``paths`` sorted by a salted sha256 of the file name: a fixed pseudo-random order."""
-    return sorted(paths, key=lambda p: (hashlib.sha256(f"{SALT}:{p.name}".encode()).hexdigest(), p.name))
+    return sorted(
+        paths, key=lambda p: (hashlib.sha256(f"{SALT}:{p.name}".encode()).hexdigest(), p.name)
+    )
 
 
 def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
@@ -84,7 +108,9 @@ def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
     With three or more files every split asked for (fraction above 0) gets at least one.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must be three non-negative numbers that add up to 1, got {tuple(fractions)}")
+        raise ValueError(
+            f"split fractions must be three non-negative numbers that add up to 1, got {tuple(fractions)}"
+        )
     n_validation, n_test = round(n * fractions[1]), round(n * fractions[2])
     if n >= 3:
         n_validation = max(1, n_validation) if fractions[1] > 0 else 0
@@ -112,10 +138,14 @@ def split_class_folders(
         parts["train"].append(ordered[:n_train])
         parts["validation"].append(ordered[n_train : n_train + n_validation])
         parts["test"].append(ordered[n_train + n_validation :])
-    return DatasetSplits(name, Path(root), tuple(class_names), *(_split(parts[s]) for s in SPLIT_NAMES))
+    return DatasetSplits(
+        name, Path(root), tuple(class_names), *(_split(parts[s]) for s in SPLIT_NAMES)
+    )
 
 
-def split_presplit(root: Path, class_names: Sequence[str], train_dir: str, holdout_dir: str, name: str) -> DatasetSplits:
+def split_presplit(
+    root: Path, class_names: Sequence[str], train_dir: str, holdout_dir: str, name: str
+) -> DatasetSplits:
     """Keep ``train_dir`` as the training set and halve ``holdout_dir`` (per class) into validation and test."""
     train, validation, test = [], [], []
     for class_name in class_names:
@@ -124,7 +154,9 @@ def split_presplit(root: Path, class_names: Sequence[str], train_dir: str, holdo
         half = len(ordered) // 2
         validation.append(ordered[:half])
         test.append(ordered[half:])
-    return DatasetSplits(name, Path(root), tuple(class_names), _split(train), _split(validation), _split(test))
+    return DatasetSplits(
+        name, Path(root), tuple(class_names), _split(train), _split(validation), _split(test)
+    )
 
 
 def dataset_splits(name: str, root: Path) -> DatasetSplits:

@@ -14,6 +14,18 @@ from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
 from tl_helpers.errors import CourseWarning, DatasetIntegrityError
 
+__all__ = [
+    "DatasetReport",
+    "check_dataset",
+    "dataset_files",
+    "file_sha256",
+    "fingerprint",
+    "load_stamp",
+    "read_manifest",
+    "save_stamp",
+    "write_manifest",
+]
+
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so large archives do not fill memory."""
@@ -30,7 +42,9 @@ def dataset_files(root: Path, spec: DatasetSpec) -> dict[str, list[Path]]:
     for class_dir in spec.expected_counts:
         folder = Path(root) / class_dir
         files[class_dir] = (
-            sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p)) if folder.is_dir() else []
+            sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p))
+            if folder.is_dir()
+            else []
         )
     return files
 
@@ -103,7 +117,9 @@ def _undecodable(paths: list[Path]) -> list[tuple[Path, str]]:
     return [(path, problem) for path, problem in zip(paths, problems) if problem]
 
 
-def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: bool = False) -> DatasetReport:
+def check_dataset(
+    spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: bool = False
+) -> DatasetReport:
     """Check a dataset folder against the catalog and return what was found.
 
     ``strict`` (a fresh download): every count must match the catalog exactly. Otherwise (a
@@ -124,14 +140,22 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
             "delete it and fetch again, or point TL_MIRROR at a complete copy."
         )
     if strict and not report.complete:
-        wrong = [f"{c}: {counts[c]} (expected {spec.expected_counts[c]})" for c in counts if counts[c] != spec.expected_counts[c]]
+        wrong = [
+            f"{c}: {counts[c]} (expected {spec.expected_counts[c]})"
+            for c in counts
+            if counts[c] != spec.expected_counts[c]
+        ]
         raise DatasetIntegrityError(
             f"{spec.name}: {root} does not hold the expected images: {'; '.join(wrong)}. "
             f"The download is incomplete or not the catalogued archive ({spec.url}); delete it and fetch again."
         )
     for class_dir, count in counts.items():
         if count > spec.expected_counts[class_dir]:
-            warnings.warn(f"{spec.name}: {root / class_dir} has {count} images, more than the {spec.expected_counts[class_dir]} catalogued", CourseWarning, stacklevel=2)
+            warnings.warn(
+                f"{spec.name}: {root / class_dir} has {count} images, more than the {spec.expected_counts[class_dir]} catalogued",
+                CourseWarning,
+                stacklevel=2,
+            )
 
     broken = _undecodable([path for paths in files.values() for path in paths])
     if broken:
@@ -143,9 +167,15 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
         )
 
     if use_manifest and spec.file_manifest is not None and not spec.file_manifest.exists():
-        warnings.warn(f"{spec.name}: the checksum list {spec.file_manifest} is missing; file contents were not compared", CourseWarning, stacklevel=2)
+        warnings.warn(
+            f"{spec.name}: the checksum list {spec.file_manifest} is missing; file contents were not compared",
+            CourseWarning,
+            stacklevel=2,
+        )
     elif use_manifest and spec.file_manifest is not None:
-        report.manifest_mismatches = _manifest_mismatches(root, files, read_manifest(spec.file_manifest))
+        report.manifest_mismatches = _manifest_mismatches(
+            root, files, read_manifest(spec.file_manifest)
+        )
         if report.manifest_mismatches:
             shown = ", ".join(report.manifest_mismatches[:10])
             warnings.warn(
@@ -159,9 +189,15 @@ def check_dataset(spec: DatasetSpec, root: Path, *, strict: bool, use_manifest: 
     return report
 
 
-def _manifest_mismatches(root: Path, files: dict[str, list[Path]], manifest: dict[str, str]) -> list[str]:
-    present = {f"{class_dir}/{path.name}": path for class_dir, paths in files.items() for path in paths}
-    mismatched = [f"{relpath} (not in the checksum list)" for relpath in present if relpath not in manifest]
+def _manifest_mismatches(
+    root: Path, files: dict[str, list[Path]], manifest: dict[str, str]
+) -> list[str]:
+    present = {
+        f"{class_dir}/{path.name}": path for class_dir, paths in files.items() for path in paths
+    }
+    mismatched = [
+        f"{relpath} (not in the checksum list)" for relpath in present if relpath not in manifest
+    ]
     for relpath, path in present.items():
         if relpath in manifest and file_sha256(path) != manifest[relpath]:
             mismatched.append(f"{relpath} (content differs)")

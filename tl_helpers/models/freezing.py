@@ -16,11 +16,23 @@ from dataclasses import dataclass
 
 import keras
 
-from tl_helpers.backbones import blocks
+from tl_helpers.backbones import list_blocks
 from tl_helpers.errors import CourseError
 from tl_helpers.models.build import accuracy_metric, find_backbone, loss_for
 
-_COMPILED_STATE: "weakref.WeakKeyDictionary[keras.Model, tuple[str, ...]]" = weakref.WeakKeyDictionary()
+__all__ = [
+    "ParameterCounts",
+    "StaleCompileError",
+    "check_compiled",
+    "compile_classifier",
+    "freeze_base",
+    "parameter_counts",
+    "unfreeze_top",
+]
+
+_COMPILED_STATE: weakref.WeakKeyDictionary[keras.Model, tuple[str, ...]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class StaleCompileError(CourseError):
@@ -57,41 +69,49 @@ def freeze_base(model: keras.Model) -> None:
 def unfreeze_top(
     model: keras.Model,
     *,
-    blocks_count: int | None = None,
+    blocks: int | None = None,
     from_block: int | str | None = None,
     from_layer: str | None = None,
 ) -> list[str]:
     """Unfreeze the top of the base from a starting point; everything below stays frozen.
 
-    Give exactly one of: ``blocks_count`` (the last N blocks), ``from_block`` (a block index
+    Give exactly one of: ``blocks`` (the last N blocks), ``from_block`` (a block index
     counted from 0, or a block name such as ``"block12"``), or ``from_layer`` (a layer name).
     Layers after the last block (the final 1x1 convolution of most backbones) are unfrozen too.
     BatchNorm layers stay frozen. Returns the names of the layers now trainable. Recompile
     afterwards, with a low learning rate (``compile_classifier(model, 1e-5)``).
     """
-    if sum(option is not None for option in (blocks_count, from_block, from_layer)) != 1:
-        raise CourseError("give exactly one of blocks_count=, from_block= or from_layer=")
+    if sum(option is not None for option in (blocks, from_block, from_layer)) != 1:
+        raise CourseError("give exactly one of blocks=, from_block= or from_layer=")
     base = find_backbone(model)
     layers = base.layers
-    base_blocks = blocks(base)
+    base_blocks = list_blocks(base)
     names = [name for name, _ in base_blocks]
-    if blocks_count is not None:
-        if not 0 <= blocks_count <= len(base_blocks):
-            raise CourseError(f"{base.name} has {len(base_blocks)} blocks; blocks_count must be between 0 and {len(base_blocks)}, got {blocks_count}")
-        start = len(layers) if blocks_count == 0 else base_blocks[-blocks_count][1]
+    if blocks is not None:
+        if not 0 <= blocks <= len(base_blocks):
+            raise CourseError(
+                f"{base.name} has {len(base_blocks)} blocks; blocks must be between 0 and {len(base_blocks)}, got {blocks}"
+            )
+        start = len(layers) if blocks == 0 else base_blocks[-blocks][1]
     elif from_block is not None:
         if isinstance(from_block, str):
             if from_block not in names:
-                raise CourseError(f"{base.name} has no block {from_block!r}; its blocks are {', '.join(names)}")
+                raise CourseError(
+                    f"{base.name} has no block {from_block!r}; its blocks are {', '.join(names)}"
+                )
             start = base_blocks[names.index(from_block)][1]
         else:
             if not 0 <= from_block < len(base_blocks):
-                raise CourseError(f"{base.name} has blocks 0 to {len(base_blocks) - 1}; got from_block={from_block}")
+                raise CourseError(
+                    f"{base.name} has blocks 0 to {len(base_blocks) - 1}; got from_block={from_block}"
+                )
             start = base_blocks[from_block][1]
     else:
         layer_names = [layer.name for layer in layers]
         if from_layer not in layer_names:
-            raise CourseError(f"{base.name} has no layer {from_layer!r} (see [l.name for l in find_backbone(model).layers])")
+            raise CourseError(
+                f"{base.name} has no layer {from_layer!r} (see [l.name for l in find_backbone(model).layers])"
+            )
         start = layer_names.index(from_layer)
 
     base.trainable = True
@@ -129,7 +149,9 @@ def compile_classifier(
 def check_compiled(model: keras.Model) -> None:
     """Raise ``StaleCompileError`` if ``trainable`` changed since the last ``compile_classifier``."""
     if model not in _COMPILED_STATE:
-        raise StaleCompileError(f"{model.name} was not compiled with compile_classifier(model, learning_rate) yet")
+        raise StaleCompileError(
+            f"{model.name} was not compiled with compile_classifier(model, learning_rate) yet"
+        )
     compiled, now = _COMPILED_STATE[model], _trainable_state(model)
     if compiled != now:
         raise StaleCompileError(

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from tl_helpers.backbones import preprocessing  # noqa: F401 - registers CaffePreprocess for loading
 from tl_helpers.errors import CourseError
-from tl_helpers.models.build import class_names_of, class_probabilities
+from tl_helpers.models.build import class_names_of
+from tl_helpers.models.predict import input_size
+
+__all__ = ["LoadedClassifier", "ModelFileError", "load_classifier", "save_classifier"]
 
 
 class ModelFileError(CourseError):
@@ -23,7 +25,9 @@ def save_classifier(model: keras.Model, path: str | os.PathLike[str]) -> Path:
     """Save a classifier (architecture, weights, class names, preprocessing) to a ``.keras`` file."""
     path = Path(path)
     if path.suffix != ".keras":
-        raise ModelFileError(f"save to a file ending in .keras (the Keras 3 format), got {path.name}")
+        raise ModelFileError(
+            f"save to a file ending in .keras (the Keras 3 format), got {path.name}"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
@@ -31,35 +35,15 @@ def save_classifier(model: keras.Model, path: str | os.PathLike[str]) -> Path:
 
 @dataclass
 class LoadedClassifier:
-    """A loaded model together with its class names."""
+    """A loaded model together with its class names (``probabilities(loaded.model, images)``
+    gives one column per class name)."""
 
     model: keras.Model
     class_names: list[str]
 
     @property
     def image_size(self) -> tuple[int, int]:
-        height, width = self.model.input_shape[1:3]
-        return int(height), int(width)
-
-    def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Probabilities ``(n, classes)`` for a batch of 0-255 images, also for a binary model."""
-        return probabilities(self.model, images, batch_size)
-
-
-def probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """``(n, classes)`` probabilities from a classifier; a sigmoid's p becomes ``[1 - p, p]``.
-
-    ``images`` is a batch ``(n, height, width, 3)`` in 0-255 at the model's input size; anything
-    else is refused with a message that says how to load photos at the right size.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    expected = tuple(model.input_shape[1:])
-    fits = images.ndim == 4 and all(want is None or want == got for want, got in zip(expected, images.shape[1:]))
-    if not fits:
-        hint = " (one image needs a batch axis: image[None])" if images.ndim == 3 else ""
-        raise CourseError(f"images of shape {images.shape} do not fit this model, which takes batches of {expected} "
-                          f"(height, width, channels){hint}; load photos with load_image(path, {expected[:2]}), which resizes them")
-    return class_probabilities(model.predict(images, batch_size=batch_size, verbose=0))
+        return input_size(self.model)
 
 
 def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:
@@ -69,7 +53,9 @@ def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:
     if not path.exists():
         raise ModelFileError(f"no model file at {path}")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is not a .keras model file (a .keras file is a zip archive); was it saved with save_classifier?")
+        raise ModelFileError(
+            f"{path} is not a .keras model file (a .keras file is a zip archive); was it saved with save_classifier?"
+        )
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as error:

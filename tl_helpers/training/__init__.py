@@ -1,59 +1,52 @@
 """Training: cached feature extraction, head training, end-to-end fitting, fine-tuning and fast
 fine-tuning on cached activations."""
 
+from tl_helpers.training.activations import ActivationSet, activation_dataset, extract_activations
+from tl_helpers.training.cutting import BackboneParts, backbone_section, split_backbone
+from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
-from tl_helpers.training.fast_fine_tuning import (
-    ActivationSet,
-    activation_dataset,
-    backbone_section,
-    extract_activations,
-    fast_fine_tune,
-    pooled_features,
-    split_backbone,
-)
 from tl_helpers.training.folder import FolderTraining, check_training_folder, train_folder
 from tl_helpers.training.recipes import (
     EpochLine,
     FeatureExtractionResult,
     TrainingHistory,
     balanced_class_weights,
-    build_head,
     classifier_from_head,
     feature_extraction,
     fine_tune,
     fit,
-    predict_features_head,
     set_seeds,
     train_head,
+    training_callbacks,
 )
 from tl_helpers.training.strategy import distribution_strategy
 
 __all__ = [
-    "FolderTraining",
-    "check_training_folder",
-    "train_folder",
     "ActivationSet",
-    "activation_dataset",
-    "backbone_section",
-    "extract_activations",
-    "fast_fine_tune",
-    "pooled_features",
-    "split_backbone",
+    "BackboneParts",
     "EpochLine",
     "FeatureExtractionResult",
     "FeatureSet",
+    "FolderTraining",
     "TrainingHistory",
+    "activation_dataset",
+    "backbone_section",
     "balanced_class_weights",
-    "build_head",
     "cache_key",
+    "check_training_folder",
     "classifier_from_head",
     "distribution_strategy",
+    "extract_activations",
     "extract_features",
+    "fast_fine_tune",
     "feature_extraction",
     "fine_tune",
     "fit",
     "pooled_backbone",
-    "predict_features_head",
+    "pooled_features",
     "set_seeds",
+    "split_backbone",
+    "train_folder",
     "train_head",
+    "training_callbacks",
 ]

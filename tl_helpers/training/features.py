@@ -25,12 +25,23 @@ import numpy as np
 
 import tl_helpers
 from tl_helpers import config
-from tl_helpers.backbones import build_backbone, get_backbone_spec
-from tl_helpers.backbones import efficientnet_lite
+from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone_spec
+from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 
-PIPELINE_VERSION = "decode_image-exif-bilinear-noantialias-round-uint8-v3"  # bump if data.pipelines changes pixels
+__all__ = [
+    "PIPELINE_VERSION",
+    "FeatureSet",
+    "cache_key",
+    "extract_features",
+    "pooled_backbone",
+    "weights_identity",
+]
+
+PIPELINE_VERSION = (
+    "decode_image-exif-bilinear-noantialias-round-uint8-v3"  # bump if data.pipelines changes pixels
+)
 
 
 @dataclass
@@ -50,28 +61,41 @@ class FeatureSet:
 def weights_identity(backbone: str, weights: str | None) -> str:
     """A string that changes whenever the backbone's weights would."""
     if weights is None:
-        raise ValueError("features of a randomly initialised base are not worth caching; use weights='imagenet'")
+        raise ValueError(
+            "features of a randomly initialised base are not worth caching; use weights='imagenet'"
+        )
     if get_backbone_spec(backbone).offline_weights:
         source = efficientnet_lite.weights_source()
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-        return f"{backbone}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
+        return (
+            f"{backbone}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
+        )
     return f"{backbone}:keras-applications-{weights}:keras-{keras.__version__}"
 
 
 def cache_key(backbone: str, weights: str | None, image_size: tuple[int, int], split: Split) -> str:
     """sha256 over the backbone, weights, image size, pipeline and each file's path, size and mtime."""
     digest = hashlib.sha256()
-    header = {"backbone": backbone, "weights": weights_identity(backbone, weights), "image_size": list(image_size),
-              "pipeline": PIPELINE_VERSION, "package": tl_helpers.__version__}
+    header = {
+        "backbone": backbone,
+        "weights": weights_identity(backbone, weights),
+        "image_size": list(image_size),
+        "pipeline": PIPELINE_VERSION,
+        "package": tl_helpers.__version__,
+    }
     digest.update(json.dumps(header, sort_keys=True).encode())
     for path, label in zip(split.files, split.labels):
         info = os.stat(path)
-        digest.update(f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode())
+        digest.update(
+            f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode()
+        )
     return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
-def pooled_backbone(backbone: str, image_size: tuple[int, int], weights: str | None = "imagenet") -> keras.Model:
+def pooled_backbone(
+    backbone: str, image_size: tuple[int, int], weights: str | None = "imagenet"
+) -> keras.Model:
     """The backbone followed by global average pooling: images in, one vector per image out."""
     base = build_backbone(backbone, image_size, weights)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(base.output)
@@ -89,16 +113,22 @@ def extract_features(
     verbose: bool = True,
 ) -> FeatureSet:
     """Pooled features of every image in ``split``, from the cache when possible."""
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    size = size_pair(image_size)
     labels = np.asarray(split.labels, dtype=np.int32)
-    path = config.cache_dir() / "features" / f"{cache_key(backbone, weights, size, split)}.npz" if use_cache else None
+    path = (
+        config.cache_dir() / "features" / f"{cache_key(backbone, weights, size, split)}.npz"
+        if use_cache
+        else None
+    )
     if path is not None and path.exists():
         with np.load(path, allow_pickle=False) as stored:
             return FeatureSet(stored["features"], labels, split.files, from_cache=True)
 
     start = time.perf_counter()
     model = pooled_backbone(backbone, size, weights)
-    images = make_dataset(split, image_size=size, batch_size=batch_size, cache=False).map(lambda x, _y: x)
+    images = make_dataset(split, image_size=size, batch_size=batch_size, cache=False).map(
+        lambda x, _y: x
+    )
     features = model.predict(images, verbose=1 if verbose else 0).astype(np.float32)
     seconds = time.perf_counter() - start
     if path is not None:

@@ -19,8 +19,12 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.folders import folder_splits
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
-from tl_helpers.training.fast_fine_tuning import extract_activations, fast_fine_tune, pooled_features, split_backbone
+from tl_helpers.training.activations import extract_activations
+from tl_helpers.training.cutting import split_backbone
+from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.recipes import TrainingHistory, classifier_from_head, train_head
+
+__all__ = ["FolderTraining", "check_training_folder", "train_folder"]
 
 
 @dataclass
@@ -32,18 +36,32 @@ class FolderTraining:
     history: TrainingHistory
 
 
-def check_training_folder(data_dir: str | Path, validation_fraction: float = 0.15, test_fraction: float = 0.0) -> DatasetSplits:
+def check_training_folder(
+    data_dir: str | Path, validation_fraction: float = 0.15, test_fraction: float = 0.0
+) -> DatasetSplits:
     """Split a folder for training, or say clearly why it cannot be trained on."""
-    if not 0.0 < validation_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 or validation_fraction + test_fraction >= 1.0:
-        raise CourseError(f"impossible split fractions: validation {validation_fraction}, test {test_fraction}; "
-                          "each must be between 0 and 1 and together leave images to train on")
-    splits = folder_splits(Path(data_dir), validation_fraction=validation_fraction, test_fraction=test_fraction)
+    if (
+        not 0.0 < validation_fraction < 1.0
+        or not 0.0 <= test_fraction < 1.0
+        or validation_fraction + test_fraction >= 1.0
+    ):
+        raise CourseError(
+            f"impossible split fractions: validation {validation_fraction}, test {test_fraction}; "
+            "each must be between 0 and 1 and together leave images to train on"
+        )
+    splits = folder_splits(
+        Path(data_dir), validation_fraction=validation_fraction, test_fraction=test_fraction
+    )
     counts = splits.counts()
     empty = [name for name in splits.class_names if counts["train"][name] == 0]
     if empty:
-        raise CourseError(f"{data_dir}: no training images left for {', '.join(empty)}; add images to those class folders")
+        raise CourseError(
+            f"{data_dir}: no training images left for {', '.join(empty)}; add images to those class folders"
+        )
     if len(splits.validation) == 0:
-        raise CourseError(f"{data_dir}: too few images to carve a validation set; add more images per class")
+        raise CourseError(
+            f"{data_dir}: too few images to carve a validation set; add more images per class"
+        )
     return splits
 
 
@@ -53,7 +71,7 @@ def train_folder(
     backbone: str = DEFAULT_BACKBONE,
     image_size: int = 224,
     epochs: int = 50,
-    fine_tune_blocks: int = 0,
+    blocks: int = 0,
     fine_tune_epochs: int = 5,
     fine_tune_learning_rate: float = 1e-4,
     validation_fraction: float = 0.15,
@@ -62,25 +80,47 @@ def train_folder(
     verbose: bool = True,
 ) -> FolderTraining:
     """Check and split ``data_dir``, train a head on cached features, optionally fine-tune the
-    top ``fine_tune_blocks`` blocks; returns the complete image classifier."""
+    top ``blocks`` blocks of the base; returns the complete image classifier."""
     if epochs < 1 or fine_tune_epochs < 1:
-        raise CourseError(f"epochs must be at least 1, got epochs={epochs}, fine_tune_epochs={fine_tune_epochs}")
-    if fine_tune_blocks < 0:
-        raise CourseError(f"fine_tune_blocks cannot be negative, got {fine_tune_blocks}")
+        raise CourseError(
+            f"epochs must be at least 1, got epochs={epochs}, fine_tune_epochs={fine_tune_epochs}"
+        )
+    if blocks < 0:
+        raise CourseError(f"blocks (how many blocks to fine-tune) cannot be negative, got {blocks}")
     splits = check_training_folder(data_dir, validation_fraction, test_fraction)
 
-    bottom, top = split_backbone(build_backbone(backbone, (image_size, image_size)), max(fine_tune_blocks, 1))
-    kwargs = dict(backbone=backbone, image_size=image_size, verbose=False)
-    train = extract_activations(bottom, splits.train, **kwargs)
-    validation = extract_activations(bottom, splits.validation, flips=False, **kwargs)
+    parts = split_backbone(build_backbone(backbone, (image_size, image_size)), max(blocks, 1))
+    train = extract_activations(parts, splits.train, verbose=False)
+    validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
     if verbose:
-        source = "read from the cache" if train.from_cache and validation.from_cache else f"computed in {train.seconds + validation.seconds:.0f} s"
-        print(f"frozen bottom of {backbone} over {len(train)} training photos (and their mirror images) "
-              f"and {len(validation)} validation photos: {source}")
-    head, history = train_head(pooled_features(top, train, mirrored=True), pooled_features(top, validation),
-                               len(splits.class_names), epochs=epochs, seed=seed, verbose=verbose)
+        source = (
+            "read from the cache"
+            if train.from_cache and validation.from_cache
+            else f"computed in {train.seconds + validation.seconds:.0f} s"
+        )
+        print(
+            f"frozen bottom of {backbone} over {len(train)} training photos (and their mirror images) "
+            f"and {len(validation)} validation photos: {source}"
+        )
+    head, history = train_head(
+        pooled_features(parts.top, train, mirrored=True),
+        pooled_features(parts.top, validation),
+        len(splits.class_names),
+        epochs=epochs,
+        seed=seed,
+        verbose=verbose,
+    )
     model = classifier_from_head(head, backbone, splits.class_names, image_size)
-    if fine_tune_blocks:
-        history = fast_fine_tune(model, train, validation, blocks=fine_tune_blocks, epochs=fine_tune_epochs,
-                                 learning_rate=fine_tune_learning_rate, history=history, seed=seed, verbose=verbose)
+    if blocks:
+        history = fast_fine_tune(
+            model,
+            train,
+            validation,
+            blocks=blocks,
+            epochs=fine_tune_epochs,
+            learning_rate=fine_tune_learning_rate,
+            history=history,
+            seed=seed,
+            verbose=verbose,
+        )
     return FolderTraining(model, splits, history)

@@ -17,14 +17,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.backbones import DEFAULT_BACKBONE
+from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
-from tl_helpers.models import build_classifier, check_compiled, compile_classifier, unfreeze_top
-from tl_helpers.models.build import class_probabilities
+from tl_helpers.models import (
+    build_classifier,
+    build_head,
+    check_compiled,
+    classifier_parts,
+    compile_classifier,
+    probabilities,
+    unfreeze_top,
+)
 from tl_helpers.training.features import FeatureSet, extract_features
 from tl_helpers.training.strategy import distribution_strategy
+
+__all__ = [
+    "EpochLine",
+    "FeatureExtractionResult",
+    "TrainingHistory",
+    "balanced_class_weights",
+    "classifier_from_head",
+    "feature_extraction",
+    "fine_tune",
+    "fit",
+    "set_seeds",
+    "train_head",
+    "training_callbacks",
+]
 
 
 def set_seeds(seed: int = DEFAULT_SEED) -> None:
@@ -43,7 +64,7 @@ class TrainingHistory:
     def epochs(self) -> int:
         return len(self.history.get("loss", []))
 
-    def extend(self, more: dict[str, list[float]], fine_tuning: bool = False) -> "TrainingHistory":
+    def extend(self, more: dict[str, list[float]], fine_tuning: bool = False) -> TrainingHistory:
         if fine_tuning:
             self.fine_tune_start = self.epochs
         for name, values in more.items():
@@ -65,12 +86,26 @@ class EpochLine(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        shown = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items() if not name.startswith("learning"))
-        print(f"{self.label}epoch {epoch + 1:>3}  {shown}  ({time.perf_counter() - self._start:.1f}s)", flush=True)
+        shown = "  ".join(
+            f"{name} {value:.4f}"
+            for name, value in (logs or {}).items()
+            if not name.startswith("learning")
+        )
+        print(
+            f"{self.label}epoch {epoch + 1:>3}  {shown}  ({time.perf_counter() - self._start:.1f}s)",
+            flush=True,
+        )
 
 
-def _callbacks(patience: int, verbose: bool, label: str) -> list[keras.callbacks.Callback]:
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+def training_callbacks(
+    patience: int, verbose: bool, label: str = ""
+) -> list[keras.callbacks.Callback]:
+    """The course's rules for every training run: stop when the validation loss has not improved
+    for ``patience`` epochs and restore the weights of its best epoch; with ``verbose``, one
+    ``EpochLine`` per epoch."""
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
     return [stop, EpochLine(label)] if verbose else [stop]
 
 
@@ -79,22 +114,9 @@ def _callbacks(patience: int, verbose: bool, label: str) -> list[keras.callbacks
 # ----------------------------------------------------------------------------------------------
 
 
-def build_head(channels: int, num_classes: int, dropout: float = 0.2) -> keras.Model:
-    """The classifier's head on its own: pooled features in, probabilities out.
-
-    Its layers carry the same names as in ``build_classifier`` so that trained weights can be
-    copied across (``classifier_from_head``).
-    """
-    inputs = keras.Input(shape=(channels,), name="features")
-    x = keras.layers.Dropout(dropout, name="dropout")(inputs) if dropout else inputs
-    if num_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="head")
-
-
-def _feature_dataset(features: FeatureSet, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+def _feature_dataset(
+    features: FeatureSet, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
     dataset = tf.data.Dataset.from_tensor_slices((features.features, features.labels)).cache()
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
@@ -123,18 +145,21 @@ def train_head(
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     set_seeds(seed)
-    strategy = strategy or distribution_strategy()
-    with strategy.scope():
-        head = build_head(train.features.shape[1], num_classes, dropout)
+    active = distribution_strategy() if strategy is None else strategy
+    with active.scope():
+        # seed=None: the head draws its initial weights from the generators set_seeds just seeded.
+        head = build_head(train.features.shape[1], num_classes, dropout=dropout, seed=None)
         # One compiled call per epoch: the arrays are tiny, Python overhead would dominate otherwise.
         # (Not with several replicas: TF 2.21 fails on multi-step execution under MirroredStrategy.)
-        steps = max(1, math.ceil(len(train) / batch_size)) if strategy.num_replicas_in_sync == 1 else 1
+        steps = (
+            max(1, math.ceil(len(train) / batch_size)) if active.num_replicas_in_sync == 1 else 1
+        )
         compile_classifier(head, learning_rate, steps_per_execution=steps)
     fitted = head.fit(
         _feature_dataset(train, batch_size, True, seed),
         validation_data=_feature_dataset(validation, 512, False, seed),
         epochs=epochs,
-        callbacks=_callbacks(patience, verbose, "head "),
+        callbacks=training_callbacks(patience, verbose, "head "),
         shuffle=False,  # the dataset shuffles itself
         verbose=0,
         class_weight=class_weight,
@@ -159,12 +184,20 @@ def classifier_from_head(
     image_size: int | tuple[int, int] = 224,
     augmentation: bool = False,
 ) -> keras.Model:
-    """A complete image classifier: the pretrained base plus a head trained on its features."""
-    model = build_classifier(backbone, len(class_names), class_names=class_names, image_size=image_size,
-                             dropout=head.get_layer("dropout").rate if "dropout" in [l.name for l in head.layers] else 0.0,
-                             augmentation=augmentation)
-    output = "probability" if len(class_names) == 2 else "probabilities"
-    model.get_layer(output).set_weights(head.get_layer(output).get_weights())
+    """A complete image classifier: the pretrained base plus a head trained on its features
+    (``train_head``). Both heads come from ``build_head``, so the weights copy across as they are."""
+    dropout = next(
+        (layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)), 0.0
+    )
+    model = build_classifier(
+        backbone,
+        len(class_names),
+        class_names=class_names,
+        image_size=image_size,
+        dropout=dropout,
+        augmentation=augmentation,
+    )
+    classifier_parts(model).head.set_weights(head.get_weights())
     return model
 
 
@@ -185,12 +218,14 @@ class FeatureExtractionResult:
         """Validation accuracy of the head as returned: early stopping restored the epoch with the
         lowest validation loss, which is not always the epoch with the best accuracy
         (``history.best()``, a maximum over epochs, is optimistic)."""
-        predicted = predict_features_head(self.head, self.validation).argmax(axis=1)
+        predicted = probabilities(self.head, self.validation.features).argmax(axis=1)
         return float(np.mean(predicted == self.validation.labels))
 
     def classifier(self, augmentation: bool = False) -> keras.Model:
         """The full image classifier (built on demand: it needs the base, the head does not)."""
-        return classifier_from_head(self.head, self.backbone, self.class_names, self.image_size, augmentation)
+        return classifier_from_head(
+            self.head, self.backbone, self.class_names, self.image_size, augmentation
+        )
 
 
 def feature_extraction(
@@ -209,14 +244,29 @@ def feature_extraction(
     """The fast recipe: features of train and validation (cached), then a head trained on them."""
     timings = {}
     start = time.perf_counter()
-    train = extract_features(backbone, splits.train, image_size=image_size, batch_size=batch_size, verbose=verbose)
-    validation = extract_features(backbone, splits.validation, image_size=image_size, batch_size=batch_size, verbose=verbose)
+    train = extract_features(
+        backbone, splits.train, image_size=image_size, batch_size=batch_size, verbose=verbose
+    )
+    validation = extract_features(
+        backbone, splits.validation, image_size=image_size, batch_size=batch_size, verbose=verbose
+    )
     timings["features"] = time.perf_counter() - start
     start = time.perf_counter()
-    head, history = train_head(train, validation, len(splits.class_names), dropout=dropout, learning_rate=learning_rate,
-                               epochs=epochs, patience=patience, seed=seed, verbose=verbose)
+    head, history = train_head(
+        train,
+        validation,
+        len(splits.class_names),
+        dropout=dropout,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
+        verbose=verbose,
+    )
     timings["head"] = time.perf_counter() - start
-    return FeatureExtractionResult(head, history, train, validation, backbone, image_size, splits.class_names, timings)
+    return FeatureExtractionResult(
+        head, history, train, validation, backbone, image_size, splits.class_names, timings
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,8 +291,19 @@ def fit(
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     check_compiled(model)
-    callbacks = _callbacks(patience, verbose, "fine-tune " if fine_tuning else "") if early_stopping else ([EpochLine()] if verbose else [])
-    fitted = model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    callbacks = (
+        training_callbacks(patience, verbose, "fine-tune " if fine_tuning else "")
+        if early_stopping
+        else ([EpochLine()] if verbose else [])
+    )
+    fitted = model.fit(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=0,
+    )
     return (history or TrainingHistory()).extend(fitted.history, fine_tuning=fine_tuning)
 
 
@@ -260,13 +321,19 @@ def fine_tune(
 ) -> TrainingHistory:
     """Unfreeze the top ``blocks`` blocks of the base (BatchNorm stays frozen), recompile with a
     low learning rate and continue training. Call it only after the head has converged."""
-    unfrozen = unfreeze_top(model, blocks_count=blocks)
+    unfrozen = unfreeze_top(model, blocks=blocks)
     compile_classifier(model, learning_rate)
     if verbose:
-        print(f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; recompiled with learning rate {learning_rate:g}")
-    return fit(model, train, validation, epochs=epochs, patience=patience, verbose=verbose, history=history, fine_tuning=True)
-
-
-def predict_features_head(head: keras.Model, features: FeatureSet) -> np.ndarray:
-    """``(n, classes)`` probabilities of a head on stored features."""
-    return class_probabilities(head.predict(features.features, batch_size=512, verbose=0))
+        print(
+            f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; recompiled with learning rate {learning_rate:g}"
+        )
+    return fit(
+        model,
+        train,
+        validation,
+        epochs=epochs,
+        patience=patience,
+        verbose=verbose,
+        history=history,
+        fine_tuning=True,
+    )

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+__all__ = ["distribution_strategy"]
+
 
 def distribution_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
     """``MirroredStrategy`` over ``devices`` (default: every GPU) when there are two or more,

@@ -1,0 +1,111 @@
+"""Downloading one file over HTTP with a progress bar, resuming an interrupted transfer."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, build_opener
+
+__all__ = ["ProgressBar", "download"]
+
+
+class ProgressBar:
+    """A one-line text progress bar that works in a terminal and in a notebook."""
+
+    def __init__(
+        self, total: int | None, label: str, verbose: bool = True, width: int = 30
+    ) -> None:
+        self.total, self.label, self.verbose, self.width = total, label, verbose, width
+        self.done = 0
+        self._last_draw = 0.0
+
+    def update(self, amount: int) -> None:
+        self.done += amount
+        if self.verbose and time.monotonic() - self._last_draw > 0.25:
+            self._draw()
+
+    def close(self) -> None:
+        if self.verbose:
+            self._draw()
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    def _draw(self) -> None:
+        self._last_draw = time.monotonic()
+        megabytes = f"{self.done / 1e6:.1f}"
+        if self.total:
+            filled = int(self.width * self.done / self.total)
+            bar = "#" * filled + "." * (self.width - filled)
+            line = f"\r{self.label} [{bar}] {100 * self.done / self.total:3.0f}% {megabytes}/{self.total / 1e6:.1f} MB"
+        else:
+            line = f"\r{self.label} {megabytes} MB"
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def download(
+    url: str,
+    destination: Path,
+    *,
+    expected_bytes: int | None = None,
+    verbose: bool = True,
+    timeout: float = 30.0,
+    chunk_size: int = 1 << 16,
+) -> Path:
+    """Download ``url`` to ``destination`` with a progress bar.
+
+    Bytes go to ``destination.part`` first; an interrupted download is resumed from there with an
+    HTTP Range request (or restarted if the server ignores it). Only a complete file is renamed
+    to ``destination``. Network errors are raised as they come (``URLError`` and friends).
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".part")
+    offset = partial.stat().st_size if partial.exists() else 0
+    if expected_bytes is not None and offset >= expected_bytes:
+        partial.unlink()  # complete (or too long) but never renamed: start over and let checks decide
+        offset = 0
+    headers = {"User-Agent": "tl_helpers (transfer learning course)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        # A fresh opener reads the proxy settings now, not those of whoever called urlopen first.
+        response = build_opener().open(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as error:
+        if error.code == 416 and offset:  # our partial file is not a prefix the server recognises
+            partial.unlink()
+            return download(
+                url,
+                destination,
+                expected_bytes=expected_bytes,
+                verbose=verbose,
+                timeout=timeout,
+                chunk_size=chunk_size,
+            )
+        raise
+    with response:
+        resumed = offset > 0 and response.status == 206
+        if not resumed:
+            offset = 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else expected_bytes
+        progress = ProgressBar(total, f"downloading {destination.name}", verbose)
+        progress.update(offset)
+        if resumed and verbose:
+            print(f"resuming {destination.name} at {offset:,} bytes", flush=True)
+        with open(partial, "ab" if resumed else "wb") as out:
+            while chunk := response.read(chunk_size):
+                out.write(chunk)
+                progress.update(len(chunk))
+        progress.close()
+    received = partial.stat().st_size
+    if total is not None and received != total:
+        raise ConnectionError(
+            f"the connection closed after {received:,} of {total:,} bytes of {url}; "
+            f"the partial file {partial} is kept, run again to resume"
+        )
+    os.replace(partial, destination)
+    return destination

@@ -1,0 +1,175 @@
+"""Stored activations: what the frozen bottom of a base computes for a split (and its mirror
+images), cached on disk, and the ``tf.data`` pipeline that serves them with random mirroring and
+shifts while the top blocks train."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tl_helpers import config
+from tl_helpers.config import DEFAULT_SEED
+from tl_helpers.data.pipelines import make_dataset
+from tl_helpers.data.splits import Split
+from tl_helpers.errors import CourseError
+from tl_helpers.training.cutting import BackboneParts
+from tl_helpers.training.features import cache_key
+
+__all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
+
+
+@dataclass
+class ActivationSet:
+    """What the frozen bottom of the base computes for one split (and its mirror images)."""
+
+    activations: np.ndarray  # (n, h, w, channels), float16 when that is exact enough, else float32
+    flipped: np.ndarray | None  # the same for the left-right mirrored images, or None
+    labels: np.ndarray  # (n,) int32
+    files: tuple[Path, ...]
+    cut: str  # name of the first layer above the cut
+    from_cache: bool = False
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """float16 halves memory and disk; keep float32 where values would overflow it."""
+    half = values.astype(np.float16)
+    return half if np.isfinite(half).all() else values.astype(np.float32)
+
+
+def extract_activations(
+    parts: BackboneParts,
+    split: Split,
+    *,
+    flips: bool = True,
+    batch_size: int = 32,
+    use_cache: bool = True,
+    verbose: bool = True,
+) -> ActivationSet:
+    """Run the frozen bottom of ``parts`` (``split_backbone``) over a split once, at the
+    bottom's input size (and over the mirror images when ``flips``).
+
+    Cached on disk like pooled features, keyed additionally by where the base was cut.
+    """
+    size, bottom, cut = parts.image_size, parts.bottom, parts.cut
+    labels = np.asarray(split.labels, dtype=np.int32)
+    key = f"{cache_key(parts.spec.name, 'imagenet', size, split)[:40]}-{parts.cache_name}-{'flips' if flips else 'plain'}"
+    path = config.cache_dir() / "activations" / f"{key}.npz" if use_cache else None
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            flipped = stored["flipped"] if flips else None
+            return ActivationSet(
+                stored["activations"], flipped, labels, split.files, cut, from_cache=True
+            )
+
+    start = time.perf_counter()
+    plain, mirrored = [], []
+    images = make_dataset(split, image_size=size, batch_size=batch_size, cache=False).map(
+        lambda x, _y: x
+    )
+    progress = keras.utils.Progbar(len(split), unit_name="image") if verbose else None
+    for batch in images:
+        plain.append(_compact(bottom(batch, training=False).numpy()))
+        if flips:
+            mirrored.append(
+                _compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
+            )
+        if progress is not None:
+            progress.add(int(batch.shape[0]))
+    activations = np.concatenate(plain)
+    flipped = np.concatenate(mirrored) if flips else None
+    seconds = time.perf_counter() - start
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        if flipped is None:
+            np.savez(tmp, activations=activations)
+        else:
+            np.savez(tmp, activations=activations, flipped=flipped)
+        tmp.replace(path)
+    return ActivationSet(
+        activations, flipped, labels, split.files, cut, from_cache=False, seconds=seconds
+    )
+
+
+def _targets(labels: tf.Tensor, num_classes: int, binary: bool) -> tf.Tensor:
+    return (
+        tf.expand_dims(tf.cast(labels, tf.float32), -1)
+        if binary
+        else tf.one_hot(labels, num_classes)
+    )
+
+
+def _as_bits(values: np.ndarray) -> np.ndarray:
+    """float16 arrays travel through tf.data as their raw 16 bits (``_from_bits`` undoes it).
+
+    Why: slicing a float16 tensor in a tf.data graph makes TensorFlow's oneDNN layer log an
+    error-level notice ("oneDNN supports DT_HALF only on platforms with AVX-512") on most CPUs,
+    which learners read as a failure; uint16 slices do not, and the round trip is exact."""
+    return values.view(np.uint16) if values.dtype == np.float16 else values
+
+
+def _from_bits(values: tf.Tensor) -> tf.Tensor:
+    """float32 activations from what ``_as_bits`` stored."""
+    if values.dtype == tf.uint16:
+        values = tf.bitcast(values, tf.float16)
+    return tf.cast(values, tf.float32)
+
+
+def activation_dataset(
+    activations: ActivationSet,
+    num_classes: int,
+    *,
+    binary: bool,
+    batch_size: int = 32,
+    augment: bool = False,
+    crop: int = 0,
+    seed: int = DEFAULT_SEED,
+) -> tf.data.Dataset:
+    """Batches of ``(activations, targets)``; with ``augment``, shuffled and randomly mirrored
+    (and cropped by ``crop`` cells), freshly drawn every epoch."""
+    acts = activations.activations
+    flipped = activations.flipped if activations.flipped is not None else acts
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (_as_bits(acts), _as_bits(flipped), activations.labels)
+    )
+    if not augment:
+        return (
+            dataset.map(lambda a, _f, y: (_from_bits(a), _targets(y, num_classes, binary)))
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+    height, width, channels = acts.shape[1:]
+    if crop and not 0 < crop < min(height, width):
+        raise CourseError(
+            f"crop must be smaller than the activation map ({height}x{width}), got {crop}"
+        )
+
+    def draw(randomness: tf.Tensor, example: tuple) -> tuple[tf.Tensor, tf.Tensor]:
+        plain, mirrored, label = example
+        # Stateless draws seeded per element and per epoch: different every epoch, same every run.
+        seed_pair = tf.stack([randomness, tf.constant(seed, tf.int64)])
+        use_mirror = tf.random.stateless_uniform([], seed=seed_pair) < 0.5
+        chosen = tf.where(use_mirror, _from_bits(mirrored), _from_bits(plain))
+        if crop:
+            chosen = tf.image.stateless_random_crop(
+                chosen, [height - crop, width - crop, channels], seed=seed_pair + 1
+            )
+        return chosen, _targets(label, num_classes, binary)
+
+    dataset = dataset.shuffle(len(activations), seed=seed, reshuffle_each_iteration=True)
+    randomness = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return (
+        tf.data.Dataset.zip(randomness, dataset)
+        .map(draw)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
