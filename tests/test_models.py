@@ -275,3 +275,23 @@ def test_the_backbone_is_known_by_its_spec_not_by_its_name():
         list_blocks(stranger)
     with pytest.raises(CourseError, match="not built by build_classifier"):
         classifier_parts(stranger)
+
+
+def test_test_time_augmentation_is_the_mean_over_the_photo_and_its_mirror_image():
+    import tensorflow as tf
+
+    model = build_classifier("efficientnet_lite0", 3, image_size=SIZE)
+    x, _ = _data(6)
+    plain = model.predict(x, verbose=0)
+    mirrored = model.predict(x[:, :, ::-1], verbose=0)
+    assert not np.allclose(plain, mirrored, atol=1e-4), (
+        "a photo and its mirror image differ for the model"
+    )
+    np.testing.assert_allclose(probabilities(model, x, tta=True), (plain + mirrored) / 2, atol=1e-6)
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(4)
+    np.testing.assert_allclose(
+        probabilities(model, dataset, tta=True), (plain + mirrored) / 2, atol=1e-6
+    )
+    head = build_head(8, 3)
+    with pytest.raises(CourseError, match="takes feature vectors"):
+        probabilities(head, np.zeros((2, 8)), tta=True)

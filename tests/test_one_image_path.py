@@ -16,6 +16,7 @@ from tl_helpers.cli import main
 from tl_helpers.data.images import EXIF_ORIENTATION_TAG, load_image
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
+from tl_helpers.models import probabilities
 
 
 def real_photos(mirror: Path, count: int) -> list[Path]:
@@ -131,3 +132,31 @@ def test_predict_json_lists_every_class(colour_folder, tmp_path, capsys):
     assert set(entry["probabilities"]) == set(printed["class_names"])
     assert abs(sum(entry["probabilities"].values()) - 1.0) < 1e-5
     assert entry["predicted"] == max(entry["probabilities"], key=entry["probabilities"].get)
+
+
+@pytest.mark.slow
+def test_tta_on_the_command_line_averages_the_photo_and_its_mirror_image(
+    colour_folder, tmp_path, capsys
+):
+    from tl_helpers.models import load_classifier
+
+    model_path = tmp_path / "colours.keras"
+    assert train_quietly(colour_folder, model_path, 48, 2) == 0
+    capsys.readouterr()
+    image = sorted((colour_folder / "green_things").iterdir())[0]
+    assert main(["predict", str(model_path), str(image), "--json", "--tta"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["tta"] is True
+    loaded = load_classifier(model_path)
+    photo = load_image(image, loaded.image_size)
+    both = probabilities(loaded.model, np.stack([photo, photo[:, ::-1]]))
+    expected = both.mean(axis=0)
+    got = [printed["predictions"][0]["probabilities"][name] for name in loaded.class_names]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert main(["evaluate", str(model_path), str(colour_folder), "--json", "--tta"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    entry = next(e for e in evaluated["predictions"] if e["file"] == str(image))
+    assert evaluated["tta"] is True
+    np.testing.assert_allclose(
+        [entry["probabilities"][n] for n in loaded.class_names], expected, atol=1e-5
+    )

@@ -123,26 +123,9 @@ def test_batchnorm_statistics_move_only_in_the_training_mode_run():
     top = _tiny_top()
     data = _activation_data()
     moving = lambda model: model.get_layer("bn").moving_mean.numpy()  # noqa: E731
-    frozen = pitfalls.stage_fine_tuning(
-        top,
-        data,
-        data,
-        num_classes=2,
-        head=None,
-        learning_rate=1e-3,
-        epochs=1,
-        batchnorm="inference",
-    )
-    training = pitfalls.stage_fine_tuning(
-        top,
-        data,
-        data,
-        num_classes=2,
-        head=None,
-        learning_rate=1e-3,
-        epochs=1,
-        batchnorm="training",
-    )
+    common = dict(num_classes=2, head=None, learning_rate=1e-3, epochs=1)
+    frozen = pitfalls.stage_fine_tuning(top, data, data, batchnorm="inference", **common)
+    training = pitfalls.stage_fine_tuning(top, data, data, batchnorm="training", **common)
     np.testing.assert_array_equal(moving(frozen.top), moving(top))
     assert not np.allclose(moving(training.top), moving(top))
     assert frozen.weight_change > 0, "the convolution trains in both runs"

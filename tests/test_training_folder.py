@@ -9,7 +9,7 @@ from conftest import write_image
 from tl_helpers.errors import CourseError
 from tl_helpers.models import parameter_counts
 from tl_helpers.models.build import class_names_of
-from tl_helpers.training import check_training_folder, train_folder
+from tl_helpers.training import check_training_folder, train_folder, train_splits
 
 
 @pytest.mark.slow
@@ -19,6 +19,29 @@ def test_feature_extraction_only(colour_folder):
     assert trained.history.fine_tune_start is None and trained.history.epochs >= 1
     assert trained.history.best() >= 0.9  # three colours are easy for ImageNet features
     assert parameter_counts(trained.model).trainable == 1280 * 3 + 3  # only the head is trainable
+
+
+@pytest.mark.slow
+def test_train_splits_is_train_folder_on_splits_made_elsewhere(colour_folder):
+    """train_folder is check_training_folder + train_splits: same splits, same seed, same model;
+    the test split (here a fifth of the photos) is never read by either."""
+    from tl_helpers.models import probabilities
+
+    splits = check_training_folder(colour_folder, test_fraction=0.2)
+    test_photos = set(splits.test.files)
+    by_folder = train_folder(
+        colour_folder, image_size=48, epochs=3, test_fraction=0.2, verbose=False
+    )
+    by_splits = train_splits(splits, image_size=48, epochs=3, verbose=False)
+    assert by_folder.splits.train.files == by_splits.splits.train.files
+    seen = set(by_splits.splits.train.files) | set(by_splits.splits.validation.files)
+    assert test_photos and not test_photos & seen
+    images = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        probabilities(by_folder.model, images), probabilities(by_splits.model, images), atol=1e-6
+    )
+    with pytest.raises(CourseError, match="cannot be negative"):
+        train_splits(splits, blocks=-1, verbose=False)
 
 
 @pytest.mark.slow

@@ -73,6 +73,7 @@ _API: dict[str, str] = {
     "fast_fine_tune": "tl_helpers.training",
     "check_training_folder": "tl_helpers.training",
     "train_folder": "tl_helpers.training",
+    "train_splits": "tl_helpers.training",
     # evaluation
     "evaluate": "tl_helpers.evaluation",
     "report_from_probabilities": "tl_helpers.evaluation",
@@ -162,5 +163,6 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         split_backbone,
         train_folder,
         train_head,
+        train_splits,
     )
     from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor

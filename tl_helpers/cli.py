@@ -3,8 +3,8 @@
     python -m tl_helpers data fetch NAME          download (or take from the mirror) and check a dataset
     python -m tl_helpers data info NAME           where it lives; counts per split and class
     python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--blocks N] [--epochs E]
-    python -m tl_helpers evaluate MODEL DATA_DIR [--json]
-    python -m tl_helpers predict MODEL IMAGE... [--json]
+    python -m tl_helpers evaluate MODEL DATA_DIR [--json] [--tta]
+    python -m tl_helpers predict MODEL IMAGE... [--json] [--tta]
 
 ``evaluate --json`` and ``predict --json`` print the same per-file ``predictions`` entries
 (``{"file", "predicted", "probabilities": {class: p}}``, plus ``"true"`` from ``evaluate``), so
@@ -126,8 +126,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
             "evaluate on a folder with the same class sub-folders"
         )
-    report = evaluate(loaded.model, split, class_names)
-    print(report.to_json(predictions=True) if args.json else report.table())
+    report = evaluate(loaded.model, split, class_names, tta=args.tta)
+    if args.json:
+        print(json.dumps({**report.to_dict(predictions=True), "tta": args.tta}, indent=2))
+    else:
+        print(
+            report.table()
+            + ("\n(test-time augmentation: each photo and its mirror image)" if args.tta else "")
+        )
     return 0
 
 
@@ -146,7 +152,7 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"{path}: skipped ({error})", file=sys.stderr)
             failed += 1
             continue
-        probs = probabilities(loaded.model, image[None])[0]
+        probs = probabilities(loaded.model, image[None], tta=args.tta)[0]
         predictions.append(prediction_entry(path, loaded.class_names, probs))
         if not args.json:
             ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
@@ -157,6 +163,7 @@ def _predict(args: argparse.Namespace) -> int:
                 {
                     "model": args.model,
                     "class_names": list(loaded.class_names),
+                    "tta": args.tta,
                     "predictions": predictions,
                 },
                 indent=2,
@@ -250,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print JSON instead of a table, with every file's probabilities",
     )
+    evaluate.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average each photo's probabilities with its mirror image's",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="the top classes of a saved model for each image")
@@ -258,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=3)
     predict.add_argument(
         "--json", action="store_true", help="print JSON: every class's probability for each image"
+    )
+    predict.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average each photo's probabilities with its mirror image's",
     )
     predict.set_defaults(handler=_predict)
     return parser

@@ -285,8 +285,10 @@ def evaluate(
     class_names: Sequence[str] | None = None,
     *,
     batch_size: int = 32,
+    tta: bool = False,
 ) -> EvaluationReport:
-    """Run ``model`` once over ``split`` and measure everything from that single pass."""
+    """Run ``model`` once over ``split`` and measure everything from that single pass (with
+    ``tta``, two passes: each photo and its mirror image, probabilities averaged)."""
     class_names = tuple(class_names or class_names_of(model))
     outputs = model.output_shape[-1]
     if outputs != (1 if len(class_names) == 2 else len(class_names)):
@@ -299,5 +301,5 @@ def evaluate(
         lambda x, _y: x
     )
     return report_from_probabilities(
-        probabilities(model, images), split.labels, class_names, split.files
+        probabilities(model, images, tta=tta), split.labels, class_names, split.files
     )

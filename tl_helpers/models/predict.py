@@ -25,7 +25,11 @@ def input_size(model: keras.Model) -> tuple[int, int]:
 
 
 def probabilities(
-    model: keras.Model, inputs: np.ndarray | tf.data.Dataset, batch_size: int = 32
+    model: keras.Model,
+    inputs: np.ndarray | tf.data.Dataset,
+    batch_size: int = 32,
+    *,
+    tta: bool = False,
 ) -> np.ndarray:
     """``(n, classes)`` probabilities, one column per class, also for a one-sigmoid model.
 
@@ -33,9 +37,20 @@ def probabilities(
     images at its input size, or a ``tf.data`` dataset of such batches) or a head trained on
     cached features (``inputs``: ``FeatureSet.features``, ``(n, channels)``). Inputs of the wrong
     shape are refused with a message that says how to load photos at the right size.
+
+    ``tta=True`` (test-time augmentation, image classifiers only) averages the probabilities of
+    each photo and of its mirror image.
     """
+    if tta and len(model.input_shape) != 4:
+        raise CourseError(
+            "tta=True mirrors images, but this model takes feature vectors, not images"
+        )
     if isinstance(inputs, tf.data.Dataset):
-        return _class_columns(model.predict(inputs, verbose=0))  # pyright: ignore[reportArgumentType]
+        raw = model.predict(inputs, verbose=0)  # pyright: ignore[reportArgumentType]
+        if tta:
+            mirrored = inputs.map(tf.image.flip_left_right)
+            raw = (raw + model.predict(mirrored, verbose=0)) / 2  # pyright: ignore[reportArgumentType]
+        return _class_columns(raw)
     array = np.asarray(inputs, dtype=np.float32)
     expected = tuple(model.input_shape[1:])
     fits = array.ndim == len(expected) + 1 and all(
@@ -51,4 +66,7 @@ def probabilities(
         raise CourseError(
             f"inputs of shape {array.shape} do not fit this model, which takes batches of {expected}"
         )
-    return _class_columns(model.predict(array, batch_size=batch_size, verbose=0))  # pyright: ignore[reportArgumentType]
+    raw = model.predict(array, batch_size=batch_size, verbose=0)  # pyright: ignore[reportArgumentType]
+    if tta:
+        raw = (raw + model.predict(array[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2  # pyright: ignore[reportArgumentType]
+    return _class_columns(raw)

@@ -5,7 +5,12 @@ from tl_helpers.training.activations import ActivationSet, activation_dataset, e
 from tl_helpers.training.cutting import BackboneParts, backbone_section, split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
-from tl_helpers.training.folder import FolderTraining, check_training_folder, train_folder
+from tl_helpers.training.folder import (
+    FolderTraining,
+    check_training_folder,
+    train_folder,
+    train_splits,
+)
 from tl_helpers.training.recipes import (
     EpochLine,
     FeatureExtractionResult,
@@ -48,5 +53,6 @@ __all__ = [
     "split_backbone",
     "train_folder",
     "train_head",
+    "train_splits",
     "training_callbacks",
 ]

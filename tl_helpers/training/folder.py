@@ -24,7 +24,7 @@ from tl_helpers.training.cutting import split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.recipes import TrainingHistory, classifier_from_head, train_head
 
-__all__ = ["FolderTraining", "check_training_folder", "train_folder"]
+__all__ = ["FolderTraining", "check_training_folder", "train_folder", "train_splits"]
 
 
 @dataclass
@@ -79,16 +79,44 @@ def train_folder(
     seed: int = DEFAULT_SEED,
     verbose: bool = True,
 ) -> FolderTraining:
-    """Check and split ``data_dir``, train a head on cached features, optionally fine-tune the
-    top ``blocks`` blocks of the base; returns the complete image classifier."""
+    """Check and split ``data_dir``, then ``train_splits``: a head on cached features, optionally
+    the top ``blocks`` blocks of the base fine-tuned; returns the complete image classifier."""
+    splits = check_training_folder(data_dir, validation_fraction, test_fraction)
+    return train_splits(
+        splits,
+        backbone=backbone,
+        image_size=image_size,
+        epochs=epochs,
+        blocks=blocks,
+        fine_tune_epochs=fine_tune_epochs,
+        fine_tune_learning_rate=fine_tune_learning_rate,
+        seed=seed,
+        verbose=verbose,
+    )
+
+
+def train_splits(
+    splits: DatasetSplits,
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    image_size: int = 224,
+    epochs: int = 50,
+    blocks: int = 0,
+    fine_tune_epochs: int = 5,
+    fine_tune_learning_rate: float = 1e-4,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = True,
+) -> FolderTraining:
+    """The course's recipe on splits already made (a folder's, or a catalogued dataset's): the
+    frozen bottom runs once over the training photos and their mirror images, a head trains on
+    the pooled features, and with ``blocks`` the top blocks are fine-tuned on the stored
+    activations. The test split is never read."""
     if epochs < 1 or fine_tune_epochs < 1:
         raise CourseError(
             f"epochs must be at least 1, got epochs={epochs}, fine_tune_epochs={fine_tune_epochs}"
         )
     if blocks < 0:
         raise CourseError(f"blocks (how many blocks to fine-tune) cannot be negative, got {blocks}")
-    splits = check_training_folder(data_dir, validation_fraction, test_fraction)
-
     parts = split_backbone(build_backbone(backbone, (image_size, image_size)), max(blocks, 1))
     train = extract_activations(parts, splits.train, verbose=False)
     validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
