@@ -322,33 +322,12 @@ def test_head_variants_learn_fail_loudly_or_fail_silently():
     assert "from_logits=True" in double.description
     # Keras 3 uses the logits behind a final sigmoid; a layer after the sigmoid hides it: a real double sigmoid.
     binary = _blobs(per_class=320, classes=2)  # ten batches per epoch
-    right = pitfalls.fit_head_variant(
-        binary,
-        binary,
-        units=1,
-        activation="sigmoid",
-        loss="binary_crossentropy",
-        epochs=30,
-        learning_rate=1e-2,
-    )
-    caught = pitfalls.fit_head_variant(
-        binary,
-        binary,
-        units=1,
-        activation="sigmoid",
-        epochs=30,
-        learning_rate=1e-2,
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-    )
+    sigmoid = dict(units=1, activation="sigmoid", epochs=30, learning_rate=1e-2)
+    logits_loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    right = pitfalls.fit_head_variant(binary, binary, loss="binary_crossentropy", **sigmoid)
+    caught = pitfalls.fit_head_variant(binary, binary, loss=logits_loss, **sigmoid)
     hidden = pitfalls.fit_head_variant(
-        binary,
-        binary,
-        units=1,
-        activation="sigmoid",
-        epochs=30,
-        learning_rate=1e-2,
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        after_output=keras.layers.Reshape((1,)),
+        binary, binary, loss=logits_loss, after_output=keras.layers.Reshape((1,)), **sigmoid
     )
     assert caught.history["loss"] == pytest.approx(right.history["loss"], rel=1e-4)
     assert (
