@@ -34,10 +34,12 @@ def write_image(
 
 
 def train_quietly(folder: Path, model_path: Path, image_size: int, epochs: int, *extra: str) -> int:
-    """Run ``python -m tl_helpers train`` in-process without per-epoch lines; its exit code."""
+    """Run ``python -m tl_helpers train --fast`` in-process without per-epoch lines (the quick
+    recipe at a small image size, unless ``extra`` says otherwise); its exit code."""
     from tl_helpers.cli import main
 
     arguments = ["--out", str(model_path), "--image-size", str(image_size), "--epochs", str(epochs)]
+    arguments.append("--fast")
     return main(["train", str(folder), *arguments, *extra, "--no-verbose"])
 
 

@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import train_quietly
-from tl_helpers.cli import main
+from tl_helpers import config
+from tl_helpers.cli import build_parser, main, train_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipe_of(*arguments: str) -> config.TrainRecipe:
+    return train_recipe(
+        build_parser().parse_args(["train", "photos", "--out", "m.keras", *arguments])
+    )
+
+
+def test_train_defaults_to_the_recipe_chosen_on_validation():
+    choice = json.loads((ROOT / "benchmarks/results/backbone_choice.json").read_text())["chosen"]
+    default = recipe_of()
+    assert default == config.TRAIN_DEFAULT
+    assert (default.backbone, default.image_size, default.blocks) == (
+        choice["backbone"],
+        choice["image_size"],
+        choice["blocks"],
+    )
+
+
+def test_train_fast_is_lite0_feature_extraction_at_224_and_flags_override_a_recipe():
+    assert recipe_of("--fast") == config.TrainRecipe("efficientnet_lite0", 224, 0)
+    assert recipe_of("--fast", "--image-size", "96", "--blocks", "1") == config.TrainRecipe(
+        "efficientnet_lite0", 96, 1
+    )
+    changed = recipe_of("--backbone", "efficientnet_lite1", "--fine-tune-epochs", "2")
+    assert changed.backbone == "efficientnet_lite1" and changed.fine_tune_epochs == 2
+    assert changed.image_size == config.TRAIN_DEFAULT.image_size
+
+
+def test_train_help_names_the_default_and_fast_recipes(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"default {config.TRAIN_DEFAULT.backbone}" in shown and "--fast" in shown
 
 
 def test_data_info_shows_location_and_counts_per_split(mirror, capsys):

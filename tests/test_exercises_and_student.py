@@ -187,3 +187,26 @@ def test_multiclass_exercise_checks(capsys):
         report, (report.class_names[j], report.class_names[j])
     )
     assert "not yet" in capsys.readouterr().out
+
+
+def test_backbone_choice_exercise_checks(capsys):
+    from tl_helpers.training import Candidate
+
+    def candidate(size: int, correct: int, ms: float) -> Candidate:
+        return Candidate("efficientnet_lite1", size, correct, 300, ms, 4_200_000, 17_000_000)
+
+    fast, dominated, best = (
+        candidate(224, 270, 10.0),
+        candidate(256, 268, 15.0),
+        candidate(288, 280, 25.0),
+    )
+    everyone = [fast, dominated, best]
+    assert exercises.check_pareto_labels(everyone, {"lite1 224px", "lite1 288px"})
+    assert not exercises.check_pareto_labels(
+        everyone, {"lite1 224px", "lite1 256px", "lite1 288px"}
+    )
+    assert "1 of yours are beaten" in capsys.readouterr().out
+    assert not exercises.check_pareto_labels(everyone, None)
+    assert exercises.check_slowdown(everyone, 2.5) and exercises.check_slowdown(everyone, 2.55)
+    assert not exercises.check_slowdown(everyone, 1.5)
+    assert not exercises.check_slowdown(everyone, None)

@@ -2,7 +2,7 @@
 
     python -m tl_helpers data fetch NAME          download (or take from the mirror) and check a dataset
     python -m tl_helpers data info NAME           where it lives; counts per split and class
-    python -m tl_helpers train DATA_DIR --out model.keras [--backbone B] [--blocks N] [--epochs E]
+    python -m tl_helpers train DATA_DIR --out model.keras [--fast] [--backbone B] [--blocks N] [--epochs E]
     python -m tl_helpers evaluate MODEL DATA_DIR [--json] [--tta]
     python -m tl_helpers predict MODEL IMAGE... [--json] [--tta]
 
@@ -20,6 +20,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from pathlib import Path
 from tl_helpers import config, data
 from tl_helpers.errors import CourseError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "train_recipe"]
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
@@ -75,18 +76,38 @@ def _data_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_recipe(args: argparse.Namespace) -> config.TrainRecipe:
+    """The recipe ``train`` runs: ``TRAIN_DEFAULT`` (or ``TRAIN_FAST`` with ``--fast``), with any
+    of ``--backbone``, ``--image-size``, ``--blocks``, ``--fine-tune-epochs`` given replacing its
+    value."""
+    base = config.TRAIN_FAST if args.fast else config.TRAIN_DEFAULT
+    chosen = {
+        "backbone": args.backbone,
+        "image_size": args.image_size,
+        "blocks": args.blocks,
+        "fine_tune_epochs": args.fine_tune_epochs,
+    }
+    return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
+
+
 def _train(args: argparse.Namespace) -> int:
     from tl_helpers.evaluation import evaluate
     from tl_helpers.models import save_classifier
     from tl_helpers.training import train_folder
 
+    recipe = train_recipe(args)
+    print(
+        f"recipe: {recipe.backbone} at {recipe.image_size} px, "
+        + (f"top {recipe.blocks} blocks fine-tuned" if recipe.blocks else "feature extraction")
+        + (" (--fast)" if args.fast else "")
+    )
     trained = train_folder(
         args.data_dir,
-        backbone=args.backbone,
-        image_size=args.image_size,
+        backbone=recipe.backbone,
+        image_size=recipe.image_size,
         epochs=args.epochs,
-        blocks=args.blocks,
-        fine_tune_epochs=args.fine_tune_epochs,
+        blocks=recipe.blocks,
+        fine_tune_epochs=recipe.fine_tune_epochs,
         validation_fraction=args.validation_fraction,
         test_fraction=args.test_fraction,
         verbose=args.verbose,
@@ -208,12 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with one sub-folder of images per class (or train/ and validation/)",
     )
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
+    default, fast = config.TRAIN_DEFAULT, config.TRAIN_FAST
+    train.add_argument(
+        "--fast",
+        action="store_true",
+        help=f"the quickest recipe ({fast.backbone} at {fast.image_size} px, feature extraction) "
+        "instead of the default chosen on validation",
+    )
     train.add_argument(
         "--backbone",
-        default="efficientnet_lite0",
-        help="backbone name (an unknown name lists the valid ones)",
+        help=f"backbone name (default {default.backbone}; an unknown name lists the valid ones)",
     )
-    train.add_argument("--image-size", type=int, default=224)
+    train.add_argument("--image-size", type=int, help=f"default {default.image_size}")
     train.add_argument(
         "--epochs",
         type=int,
@@ -223,10 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--blocks",
         type=int,
-        default=0,
-        help="also fine-tune the top N blocks of the base (on cached activations)",
+        help="also fine-tune the top N blocks of the base, on cached activations "
+        f"(default {default.blocks}; 0: feature extraction only)",
     )
-    train.add_argument("--fine-tune-epochs", type=int, default=5)
+    train.add_argument("--fine-tune-epochs", type=int, help=f"default {default.fine_tune_epochs}")
     train.add_argument(
         "--validation-fraction",
         type=float,

@@ -7,17 +7,24 @@ classroom at a shared copy without editing code:
   datasets are taken from there instead of being downloaded.
 - ``TL_DATA_DIR``: where downloaded datasets land (default ``datasets/data`` in the project).
 - ``TL_CACHE_DIR``: converted weights and cached features (default ``.cache`` in the project).
+
+It also holds the two recipes ``python -m tl_helpers train`` offers (``TRAIN_DEFAULT`` and, with
+``--fast``, ``TRAIN_FAST``), as plain data so the command line can show them without TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
     "DATASETS_DIR",
     "DEFAULT_SEED",
     "PROJECT_ROOT",
+    "TRAIN_DEFAULT",
+    "TRAIN_FAST",
+    "TrainRecipe",
     "cache_dir",
     "data_dir",
     "display_path",
@@ -29,6 +36,24 @@ DEFAULT_SEED = (
     42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
 )
 DATASETS_DIR = PROJECT_ROOT / "datasets"
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """A recipe for ``train``: which base, at which image size, and how many of its top blocks
+    to fine-tune after the head (0: feature extraction only)."""
+
+    backbone: str
+    image_size: int
+    blocks: int
+    fine_tune_epochs: int = 5
+
+
+# Chosen on the validation photos of both course datasets by benchmarks/choose_backbone.py
+# (rule and numbers: benchmarks/results/backbone_choice.json; a test keeps the two equal).
+TRAIN_DEFAULT = TrainRecipe("efficientnet_lite1", 240, 0)
+# The quickest recipe: Lite0 feature extraction at 224 px (``train --fast``).
+TRAIN_FAST = TrainRecipe("efficientnet_lite0", 224, 0)
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:

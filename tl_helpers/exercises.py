@@ -19,9 +19,11 @@ __all__ = [
     "check_most_confident_mistake",
     "check_most_confused_pair",
     "check_overlap_function",
+    "check_pareto_labels",
     "check_pitfalls_found",
     "check_predicted_class",
     "check_recall_from_confusion",
+    "check_slowdown",
     "check_smallest_image",
     "check_test_counts",
     "check_top_k_function",
@@ -262,4 +264,31 @@ def check_candidate_rows(
         list(answer or []) == expected,
         f"rows {expected}: {len(expected)} candidates, one per epoch count.",
         f"pick the rows of candidates.names that start with '{prefix}'.",
+    )
+
+
+def check_pareto_labels(candidates, answer) -> bool:
+    """Exercise: which candidates (by ``label``) does no other one beat on accuracy and speed?"""
+    from tl_helpers.training.choosing import pareto_front
+
+    expected = {c.label for c in pareto_front(candidates)}
+    given = set(answer or ())
+    return _verdict(
+        given == expected,
+        f"{len(expected)} candidates on the front: {', '.join(sorted(expected))}.",
+        f"{len(given - expected)} of yours are beaten by another candidate, {len(expected - given)} are "
+        "missing; drop a candidate only if another is at least as accurate and at least as fast.",
+    )
+
+
+def check_slowdown(candidates, answer: float) -> bool:
+    """Exercise: how many times longer per image does the most accurate candidate take than the
+    fastest one?"""
+    best = max(candidates, key=lambda c: (c.validation_correct, -c.ms_per_image))
+    fastest = min(candidates, key=lambda c: c.ms_per_image)
+    expected = best.ms_per_image / fastest.ms_per_image
+    return _verdict(
+        answer is not None and abs(float(answer) - expected) <= 0.05 * expected,
+        f"{best.label} takes {expected:.1f} times as long per image as {fastest.label}.",
+        "divide the ms_per_image of the most accurate candidate by the smallest ms_per_image.",
     )

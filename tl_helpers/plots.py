@@ -16,16 +16,20 @@ from tl_helpers.data.images import load_image
 from tl_helpers.evaluation import EvaluationReport
 from tl_helpers.gradcam import gradcam, overlay
 from tl_helpers.models import class_names_of, input_size, probabilities
+from tl_helpers.training.budget import AccuracyOverTime
+from tl_helpers.training.choosing import Candidate, pareto_front
 from tl_helpers.training.recipes import TrainingHistory
 
 __all__ = [
     "PhotoGrid",
+    "accuracy_over_time",
     "augmentation_grid",
     "confident_mistakes",
     "confusion_matrix",
     "feature_pca",
     "gradcam_grid",
     "learning_curves",
+    "pareto_plot",
     "sample_grid",
     "show_figures_inline",
 ]
@@ -133,6 +137,83 @@ def learning_curves(history: TrainingHistory, title: str | None = None) -> Figur
         axis.legend(fontsize=8)
     if title:
         figure.suptitle(title)
+    return figure
+
+
+def pareto_plot(
+    panels: dict[str, Sequence[Candidate]], chosen: dict[str, Candidate] | None = None
+) -> Figure:
+    """One panel per dataset: validation accuracy against the frozen pass's time per image for
+    every candidate, the Pareto front joined by a line, the chosen one ringed."""
+    figure = Figure(figsize=(5.2 * len(panels), 4), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    for axis, (title, candidates) in zip(axes, panels.items()):
+        for backbone in sorted({c.backbone for c in candidates}):
+            mine = [c for c in candidates if c.backbone == backbone]
+            axis.scatter(
+                [c.ms_per_image for c in mine],
+                [100 * c.validation_accuracy for c in mine],
+                label=backbone.removeprefix("efficientnet_"),
+                zorder=3,
+            )
+            for c in mine:
+                axis.annotate(
+                    f"{c.image_size}",
+                    (c.ms_per_image, 100 * c.validation_accuracy),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                )
+        front = pareto_front(candidates)
+        axis.step(
+            [c.ms_per_image for c in front],
+            [100 * c.validation_accuracy for c in front],
+            where="post",
+            color="grey",
+            linestyle="--",
+            label="Pareto front",
+        )
+        if chosen and title in chosen:
+            pick = chosen[title]
+            axis.scatter(
+                [pick.ms_per_image],
+                [100 * pick.validation_accuracy],
+                s=240,
+                facecolors="none",
+                edgecolors="black",
+                label="chosen",
+                zorder=4,
+            )
+        axis.set_xlabel("frozen pass, ms per image on this CPU")
+        axis.set_ylabel("validation accuracy (%)")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return figure
+
+
+def accuracy_over_time(curves: Sequence[AccuracyOverTime]) -> Figure:
+    """Validation accuracy against seconds since the photos were first read, one line per
+    recipe, with the shared time budget as a vertical line."""
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axis = figure.subplots()
+    for curve in curves:
+        (line,) = axis.plot(
+            curve.seconds,
+            [100 * a for a in curve.validation_accuracy],
+            marker="o",
+            ms=3,
+            label=curve.name,
+        )
+        if curve.start_s:
+            axis.axvspan(0, curve.start_s, color=line.get_color(), alpha=0.12)
+    budgets = {curve.budget_s for curve in curves}
+    for budget in budgets:
+        axis.axvline(budget, color="black", linestyle="--", label=f"budget: {budget:.0f} s")
+    axis.set_xlabel("seconds on this CPU (shaded: the frozen base's pass over the photos)")
+    axis.set_ylabel("validation accuracy (%)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
     return figure
 
 

@@ -2,6 +2,21 @@
 fine-tuning on cached activations."""
 
 from tl_helpers.training.activations import ActivationSet, activation_dataset, extract_activations
+from tl_helpers.training.budget import (
+    AccuracyOverTime,
+    TimeBudget,
+    build_small_cnn,
+    feature_extraction_over_time,
+    train_from_scratch,
+)
+from tl_helpers.training.choosing import (
+    Candidate,
+    candidates_table,
+    choose_candidate,
+    frozen_pass_ms,
+    measure_candidate,
+    pareto_front,
+)
 from tl_helpers.training.cutting import BackboneParts, backbone_section, split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
@@ -27,6 +42,17 @@ from tl_helpers.training.recipes import (
 from tl_helpers.training.strategy import distribution_strategy
 
 __all__ = [
+    "AccuracyOverTime",
+    "TimeBudget",
+    "build_small_cnn",
+    "feature_extraction_over_time",
+    "train_from_scratch",
+    "Candidate",
+    "candidates_table",
+    "choose_candidate",
+    "frozen_pass_ms",
+    "measure_candidate",
+    "pareto_front",
     "ActivationSet",
     "BackboneParts",
     "EpochLine",

@@ -80,7 +80,10 @@ def train_folder(
     verbose: bool = True,
 ) -> FolderTraining:
     """Check and split ``data_dir``, then ``train_splits``: a head on cached features, optionally
-    the top ``blocks`` blocks of the base fine-tuned; returns the complete image classifier."""
+    the top ``blocks`` blocks of the base fine-tuned; returns the complete image classifier.
+
+    The defaults are the quickest recipe (``config.TRAIN_FAST``); ``python -m tl_helpers train``
+    runs ``config.TRAIN_DEFAULT``, chosen on validation, unless given ``--fast``."""
     splits = check_training_folder(data_dir, validation_fraction, test_fraction)
     return train_splits(
         splits,

@@ -137,11 +137,13 @@ def train_head(
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
     class_weight: dict[int, float] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, TrainingHistory]:
     """Train a head on stored features: seconds instead of minutes, same result as a frozen base.
 
     ``class_weight`` (class index -> weight, e.g. ``balanced_class_weights(train.labels)``) makes
-    each example of a rare class count more in the loss."""
+    each example of a rare class count more in the loss; ``callbacks`` run after the course's own
+    (early stopping, and the epoch lines when ``verbose``)."""
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     set_seeds(seed)
@@ -159,7 +161,7 @@ def train_head(
         _feature_dataset(train, batch_size, True, seed),
         validation_data=_feature_dataset(validation, 512, False, seed),
         epochs=epochs,
-        callbacks=training_callbacks(patience, verbose, "head "),
+        callbacks=[*training_callbacks(patience, verbose, "head "), *callbacks],
         shuffle=False,  # the dataset shuffles itself
         verbose=0,
         class_weight=class_weight,
