@@ -86,6 +86,15 @@ _API: dict[str, str] = {
     "report_from_probabilities": "tl_helpers.evaluation",
     "accuracy_interval": "tl_helpers.evaluation",
     "mcnemar_exact": "tl_helpers.evaluation",
+    # deployment: export, exported models, an app's own prediction, measurements
+    "export_classifier": "tl_helpers.deploy.export",
+    "export_all": "tl_helpers.deploy.export",
+    "load_exported": "tl_helpers.deploy.runtimes",
+    "predict_photo": "tl_helpers.deploy.app",
+    "measure_deployment": "tl_helpers.deploy.measure",
+    "measure_exports": "tl_helpers.deploy.measure",
+    "deployment_table": "tl_helpers.deploy.measure",
+    "median_latency_ms": "tl_helpers.deploy.measure",
     # notebooks: set-up, widgets, errors
     "setup_notebook": "tl_helpers.notebook",
     "UploadPredictor": "tl_helpers.widgets",
@@ -128,6 +137,15 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         locate,
     )
     from tl_helpers.data.pipelines import make_dataset
+    from tl_helpers.deploy.app import predict_photo
+    from tl_helpers.deploy.export import export_all, export_classifier
+    from tl_helpers.deploy.measure import (
+        deployment_table,
+        measure_deployment,
+        measure_exports,
+        median_latency_ms,
+    )
+    from tl_helpers.deploy.runtimes import load_exported
     from tl_helpers.errors import CourseError
     from tl_helpers.evaluation import (
         accuracy_interval,

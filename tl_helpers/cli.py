@@ -5,6 +5,11 @@
     python -m tl_helpers train DATA_DIR --out model.keras [--fast] [--backbone B] [--blocks N] [--epochs E]
     python -m tl_helpers evaluate MODEL DATA_DIR [--json] [--tta]
     python -m tl_helpers predict MODEL IMAGE... [--json] [--tta]
+    python -m tl_helpers export MODEL.keras --format {saved_model,litert,onnx} [--quantize Q]
+                                [--calibration DATA_DIR] --out PATH
+
+``MODEL`` is a ``.keras`` file or an exported model (``.tflite``, ``.onnx``, a SavedModel folder),
+each run by its own runtime.
 
 ``evaluate --json`` and ``predict --json`` print the same per-file ``predictions`` entries
 (``{"file", "predicted", "probabilities": {class: p}}``, plus ``"true"`` from ``evaluate``), so
@@ -135,19 +140,30 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(path: str):  # noqa: ANN202 - a Keras model or an ExportedClassifier
+    """The model at ``path`` and its class names and input size, whatever its format."""
+    from tl_helpers.deploy.runtimes import is_exported_model, load_exported
+    from tl_helpers.models import load_classifier
+
+    if is_exported_model(path):
+        exported = load_exported(path)
+        return exported, exported.class_names, exported.image_size
+    loaded = load_classifier(path)
+    return loaded.model, loaded.class_names, loaded.image_size
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from tl_helpers.data.folders import all_images
     from tl_helpers.evaluation import evaluate
-    from tl_helpers.models import load_classifier
 
-    loaded = load_classifier(args.model)
+    model, model_classes, _ = _load_model(args.model)
     class_names, split = all_images(args.data_dir)
-    if class_names != loaded.class_names:
+    if class_names != model_classes:
         raise CourseError(
-            f"{args.data_dir} has classes {class_names} but {args.model} was trained on {loaded.class_names}; "
+            f"{args.data_dir} has classes {class_names} but {args.model} was trained on {model_classes}; "
             "evaluate on a folder with the same class sub-folders"
         )
-    report = evaluate(loaded.model, split, class_names, tta=args.tta)
+    report = evaluate(model, split, class_names, tta=args.tta)
     if args.json:
         print(json.dumps({**report.to_dict(predictions=True), "tta": args.tta}, indent=2))
     else:
@@ -161,29 +177,29 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from tl_helpers.data.images import load_image
     from tl_helpers.evaluation import prediction_entry
-    from tl_helpers.models import load_classifier, probabilities
+    from tl_helpers.models import probabilities
 
-    loaded = load_classifier(args.model)
+    model, class_names, image_size = _load_model(args.model)
     failed = 0
     predictions = []
     for path in args.images:
         try:
-            image = load_image(path, loaded.image_size)
+            image = load_image(path, image_size)
         except (OSError, ValueError) as error:
             print(f"{path}: skipped ({error})", file=sys.stderr)
             failed += 1
             continue
-        probs = probabilities(loaded.model, image[None], tta=args.tta)[0]
-        predictions.append(prediction_entry(path, loaded.class_names, probs))
+        probs = probabilities(model, image[None], tta=args.tta)[0]
+        predictions.append(prediction_entry(path, class_names, probs))
         if not args.json:
-            ranked = sorted(zip(loaded.class_names, probs), key=lambda pair: -pair[1])[: args.top]
+            ranked = sorted(zip(class_names, probs), key=lambda pair: -pair[1])[: args.top]
             print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked))
     if args.json:
         print(
             json.dumps(
                 {
                     "model": args.model,
-                    "class_names": list(loaded.class_names),
+                    "class_names": list(class_names),
                     "tta": args.tta,
                     "predictions": predictions,
                 },
@@ -191,6 +207,52 @@ def _predict(args: argparse.Namespace) -> int:
             )
         )
     return 1 if failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tl_helpers.deploy.export import export_classifier
+    from tl_helpers.models import load_classifier
+
+    loaded = load_classifier(args.model)
+    exported = export_classifier(
+        loaded.model,
+        args.out,
+        format=args.format,
+        quantize=args.quantize,
+        calibration=args.calibration,
+    )
+    info = exported.info
+    print(
+        f"exported {exported.path} ({info.format}, quantization {info.quantize}, "
+        f"{exported.size_bytes / 1e6:.1f} MB): 0-255 RGB images of {info.image_size[0]}x{info.image_size[1]} "
+        f"in, probabilities of {', '.join(info.class_names)} out; class names and input size are "
+        "recorded inside the model"
+    )
+    return 0
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    from tl_helpers.deploy.metadata import FORMATS, QUANTIZATIONS
+
+    export = commands.add_parser(
+        "export", help="export a .keras classifier to SavedModel, LiteRT or ONNX"
+    )
+    export.add_argument("model", help="the .keras file to export")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument(
+        "--quantize",
+        default="none",
+        choices=QUANTIZATIONS,
+        help="LiteRT only: float16 weights, dynamic (int8 weights) or int8 (weights and "
+        "activations, needs --calibration)",
+    )
+    export.add_argument(
+        "--calibration", help="folder of training photos in class sub-folders, for --quantize int8"
+    )
+    export.add_argument(
+        "--out", required=True, help="a .tflite or .onnx file, or a folder for a SavedModel"
+    )
+    export.set_defaults(handler=_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-time augmentation: average each photo's probabilities with its mirror image's",
     )
     predict.set_defaults(handler=_predict)
+    _add_export_parser(commands)
     return parser
 
 

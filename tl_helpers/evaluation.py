@@ -18,6 +18,7 @@ from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
 from tl_helpers.models import class_names_of, input_size, probabilities
+from tl_helpers.models.predict import ExportedModel
 
 __all__ = [
     "EvaluationReport",
@@ -280,7 +281,7 @@ def report_from_probabilities(
 
 
 def evaluate(
-    model: keras.Model,
+    model: keras.Model | ExportedModel,
     split: Split,
     class_names: Sequence[str] | None = None,
     *,
@@ -288,10 +289,12 @@ def evaluate(
     tta: bool = False,
 ) -> EvaluationReport:
     """Run ``model`` once over ``split`` and measure everything from that single pass (with
-    ``tta``, two passes: each photo and its mirror image, probabilities averaged)."""
-    class_names = tuple(class_names or class_names_of(model))
-    outputs = model.output_shape[-1]
-    if outputs != (1 if len(class_names) == 2 else len(class_names)):
+    ``tta``, two passes: each photo and its mirror image, probabilities averaged). ``model`` may
+    be an exported model (``load_exported``), run by its own runtime."""
+    exported = isinstance(model, ExportedModel)
+    class_names = tuple(class_names or (model.class_names if exported else class_names_of(model)))
+    outputs = len(model.class_names) if exported else model.output_shape[-1]
+    if outputs not in ((1, 2) if len(class_names) == 2 else (len(class_names),)):
         raise CourseError(
             f"the model predicts {max(outputs, 2)} classes but the data has {len(class_names)} ({', '.join(class_names)}); "
             "evaluate it on a folder with the classes it was trained on"

@@ -23,6 +23,8 @@ __all__ = [
     "check_pitfalls_found",
     "check_predicted_class",
     "check_recall_from_confusion",
+    "check_resize_changes",
+    "check_shipping_choice",
     "check_slowdown",
     "check_smallest_image",
     "check_test_counts",
@@ -291,4 +293,71 @@ def check_slowdown(candidates, answer: float) -> bool:
         answer is not None and abs(float(answer) - expected) <= 0.05 * expected,
         f"{best.label} takes {expected:.1f} times as long per image as {fastest.label}.",
         "divide the ms_per_image of the most accurate candidate by the smallest ms_per_image.",
+    )
+
+
+def check_shipping_choice(
+    measurements, answer: str, max_mb: float, max_ms_one_thread: float
+) -> bool:
+    """Exercise: the fastest export (one thread) whose file is at most ``max_mb`` and whose
+    one-thread latency is at most ``max_ms_one_thread``."""
+    by_name = {m.name: m for m in measurements}
+    fits = [
+        m
+        for m in measurements
+        if m.latency_ms_one_thread is not None
+        and m.size_bytes / 1e6 <= max_mb
+        and m.latency_ms_one_thread <= max_ms_one_thread
+    ]
+    best = min(fits, key=lambda m: m.latency_ms_one_thread or 0.0) if fits else None
+    chosen = by_name.get(answer)
+    if chosen is None:
+        hint = f"give one of the table's model names: {', '.join(by_name)}."
+    elif chosen.latency_ms_one_thread is None:
+        hint = f"{answer}'s threads cannot be set, so its one-thread latency is unknown."
+    elif chosen.size_bytes / 1e6 > max_mb:
+        hint = f"{answer} is {chosen.size_bytes / 1e6:.1f} MB, over the {max_mb} MB limit."
+    elif chosen.latency_ms_one_thread > max_ms_one_thread:
+        hint = (
+            f"{answer} takes {chosen.latency_ms_one_thread:.1f} ms on one thread, over the limit."
+        )
+    else:
+        hint = f"{answer} fits both limits, but another export that fits is faster on one thread."
+    return _verdict(
+        best is not None and chosen is best,
+        f"{answer} is the fastest export within {max_mb} MB and {max_ms_one_thread} ms.",
+        hint,
+    )
+
+
+def check_resize_changes(exported, files: list[Path], answer: int) -> bool:
+    """Exercise: on how many of ``files`` does ``exported`` (an exported model) predict another
+    class when photos are resized with Pillow's own ``resize`` (bilinear, which smooths when
+    shrinking) instead of the course's pipeline?"""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from tl_helpers.deploy.app import load_photo
+
+    height, width = exported.image_size
+    course, pillow = [], []
+    for path in files:
+        course.append(load_photo(path, (height, width)))
+        with Image.open(path) as photo:
+            upright = ImageOps.exif_transpose(photo).convert("RGB")
+            pillow.append(
+                np.asarray(upright.resize((width, height), Image.Resampling.BILINEAR), np.float32)
+            )
+    changed = int(
+        np.sum(
+            exported.probabilities(np.stack(course)).argmax(1)
+            != exported.probabilities(np.stack(pillow)).argmax(1)
+        )
+    )
+    return _verdict(
+        answer is not None and int(answer) == changed,
+        f"{changed} of {len(files)} photos change class with Pillow's resize.",
+        "predict each photo twice, through load_photo and through Pillow's resize((width, height), "
+        "Image.Resampling.BILINEAR) after exif_transpose and convert('RGB'), and count the photos whose top "
+        "class differs.",
     )

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tl_helpers.data.images import load_image
+from tl_helpers.deploy.measure import DeploymentMeasurement
 from tl_helpers.evaluation import EvaluationReport
 from tl_helpers.gradcam import gradcam, overlay
 from tl_helpers.models import class_names_of, input_size, probabilities
@@ -26,6 +27,7 @@ __all__ = [
     "augmentation_grid",
     "confident_mistakes",
     "confusion_matrix",
+    "deployment_plot",
     "feature_pca",
     "gradcam_grid",
     "learning_curves",
@@ -300,4 +302,39 @@ def feature_pca(
     axis.set_ylabel(f"component 2 ({explained[1]:.0%} of variance)")
     axis.legend(markerscale=2)
     axis.set_title(title or "pooled features, PCA")
+    return figure
+
+
+def deployment_plot(measurements: Sequence[DeploymentMeasurement]) -> Figure:
+    """File size and single-photo latency of each deployed form, side by side, each bar labelled
+    with its test accuracy and its agreement with the Keras model."""
+    names = [m.name for m in measurements]
+    rows = np.arange(len(names))
+    figure = Figure(figsize=(10, 0.45 * len(names) + 1.6), layout="constrained")
+    size_axis, speed_axis = figure.subplots(1, 2, sharey=True)
+    size_axis.barh(rows, [m.size_bytes / 1e6 for m in measurements], color="tab:blue")
+    size_axis.set_xlabel("file size (MB)")
+    one = [m.latency_ms_one_thread for m in measurements]
+    speed_axis.barh(rows - 0.2, [m.latency_ms for m in measurements], 0.4, label="all threads")
+    speed_axis.barh(
+        rows + 0.2,
+        [0 if t is None else t for t in one],
+        0.4,
+        label="one thread",
+        color="tab:orange",
+    )
+    speed_axis.set_xlabel("ms per photo on this CPU (median)")
+    speed_axis.legend(fontsize=8, loc="lower right")
+    for row, m in zip(rows, measurements):
+        size_axis.text(
+            m.size_bytes / 1e6, row, f" {m.report.accuracy:.1%}, agrees {m.agreement:.1%}",
+            va="center", fontsize=8,
+        )  # fmt: skip
+    size_axis.set_yticks(rows, names)
+    size_axis.invert_yaxis()
+    size_axis.set_xlim(0, 1.9 * max(m.size_bytes / 1e6 for m in measurements))
+    for axis in (size_axis, speed_axis):
+        axis.grid(axis="x", alpha=0.3)
+    size_axis.set_title("size, with test accuracy and agreement", fontsize=10)
+    speed_axis.set_title("speed", fontsize=10)
     return figure

@@ -16,17 +16,22 @@ kernel (``tl_helpers.kernel``) and the command line call it before anything else
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 __all__ = [
+    "RUNTIME_NOTICES",
     "STARTUP_NOTICES",
     "brief_course_warnings",
     "import_tensorflow",
+    "is_runtime_notice",
     "is_startup_notice",
+    "native_output_filtered",
     "quiet_training_logs",
 ]
 
@@ -45,9 +50,56 @@ STARTUP_NOTICES = tuple(
 )
 
 
+# What LiteRT and the converters print on success, from C++ where Python cannot filter it.
+RUNTIME_NOTICES = re.compile(
+    r"^(fully_quantize: |INFO: Created TensorFlow Lite|[IW]\d{4} [\d:.]+\s+\d+ \S+\.cc:\d+\])"
+)
+
+
+def is_runtime_notice(line: str) -> bool:
+    """True for a converter's or the LiteRT interpreter's routine notice (XNNPACK in use...)."""
+    return RUNTIME_NOTICES.match(line) is not None
+
+
 def is_startup_notice(line: str) -> bool:
     """True for a line of TensorFlow's start-up chatter that ``import_tensorflow`` drops."""
     return any(pattern.search(line) for pattern in STARTUP_NOTICES)
+
+
+@contextlib.contextmanager
+def native_output_filtered(is_noise: Callable[[str], bool]) -> Iterator[None]:
+    """Capture what C++ code writes to standard output and standard error (at the
+    file-descriptor level, where Python's ``sys.stdout`` cannot see it) during the block, then
+    print back every line for which ``is_noise`` is false. Without real file descriptors behind
+    them (some hosted notebooks) nothing is captured."""
+    streams = []
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            streams.append((stream, stream.fileno()))  # pyright: ignore[reportOptionalMemberAccess]
+        except (AttributeError, OSError, ValueError):
+            pass
+    saved = []
+    for stream, fd in streams:
+        stream.flush()
+        captured = tempfile.TemporaryFile()
+        saved.append((stream, fd, os.dup(fd), captured))
+        os.dup2(captured.fileno(), fd)
+    try:
+        yield
+    finally:
+        for stream, fd, original, captured in saved:
+            stream.flush()
+            os.dup2(original, fd)
+            os.close(original)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines()
+                if not is_noise(line)
+            ]
+            captured.close()
+            if kept:
+                print("\n".join(kept), file=stream, flush=True)
 
 
 def import_tensorflow() -> ModuleType:
@@ -58,36 +110,10 @@ def import_tensorflow() -> ModuleType:
     os.environ.setdefault(
         "TF_CPP_MIN_LOG_LEVEL", "2"
     )  # the log lines after start-up: warnings and errors only
-    try:
-        stderr_fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
-    except (
-        AttributeError,
-        OSError,
-        ValueError,
-    ):  # no real file behind stderr: nothing to filter at that level
+    with native_output_filtered(is_startup_notice):
         import tensorflow
 
-        return tensorflow
-    sys.stderr.flush()
-    saved = os.dup(stderr_fd)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), stderr_fd)
-        try:
-            import tensorflow
-
-            tensorflow.config.list_physical_devices()  # the CUDA probe (cuInit) happens here, not at import
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, stderr_fd)
-            os.close(saved)
-            captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().decode(errors="replace").splitlines()
-                if not is_startup_notice(line)
-            ]
-            if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
+        tensorflow.config.list_physical_devices()  # the CUDA probe (cuInit) happens here, not at import
     return tensorflow
 
 
