@@ -1,6 +1,8 @@
 # Two commands for learners and teachers:
 #   make lab    set up .venv if needed and open the course in JupyterLab
 #   make test   set up .venv if needed, lint, run every unit test, then execute every notebook
+#   TL_QUICK=1 make test   the teacher's few-minute check of a machine: the fast unit tests, and
+#               every notebook on small subsets (assertions on results skipped)
 # Everything is installed into .venv from pyproject.toml; nothing is assumed to be on the machine
 # except Python 3.11.
 
@@ -20,6 +22,7 @@ ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
 	@echo "make test   - create .venv if missing, install, lint, run all unit tests and every notebook (nbval)"
+	@echo "TL_QUICK=1 make test - a few minutes: fast unit tests, every notebook on small subsets"
 	@echo "make lint   - ruff (lint and format check) and pyright"
 	@echo "make unit   - the fast unit tests only (not marked slow, no mirror);  make notebooks - notebooks only"
 	@echo "make student - copies of the notebooks without solutions, in student/"
@@ -66,7 +69,8 @@ notebooks: install
 	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
-test: lint unit-all notebooks
+# In quick mode (TL_QUICK=1) the fast unit tests stand in for all of them.
+test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks
 
 # Classroom copies without the cells tagged "solution" (and without outputs), in student/.
 student: install

@@ -4,6 +4,7 @@ mistake browser steps forwards and back. Notebooks run in quick mode (TL_QUICK=1
 
 from __future__ import annotations
 
+import re
 import time
 
 from conftest import ARTIFACTS, PROJECT_ROOT
@@ -16,9 +17,15 @@ def notebook_panel(page):
     return page.locator(".jp-NotebookPanel:visible")
 
 
+def kernel_status(page) -> str | None:
+    """The state the visible notebook's own toolbar shows for its kernel (idle, busy, ...)."""
+    indicator = notebook_panel(page).locator(".jp-Notebook-ExecutionIndicator")
+    return indicator.first.get_attribute("data-status") if indicator.count() else None
+
+
 def wait_for_idle_kernel(page, notebook: str, timeout: float = 180) -> None:
     """Until the server reports this notebook's kernel idle (it has answered, not merely started:
-    the course's kernel imports TensorFlow first) and the page's status bar shows it idle too."""
+    the course's kernel imports TensorFlow first) and the notebook's own toolbar shows it idle."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         sessions = page.request.get(f"{page.lab.url}/api/sessions?token={page.lab.token}").json()
@@ -27,55 +34,32 @@ def wait_for_idle_kernel(page, notebook: str, timeout: float = 180) -> None:
             for s in sessions
             if s.get("path", "").endswith(notebook) and s.get("kernel")
         ]
-        if states == ["idle"] and page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count():
+        if states == ["idle"] and kernel_status(page) == "idle":
             return
-        time.sleep(1)
-    raise AssertionError(f"the kernel of {notebook} was not idle after {timeout} s")
-
-
-def click_run_all(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-
-
-def execution_started(page, timeout: float = 60) -> bool:
-    """True once some cell of the visible notebook is queued or running ([*])."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if notebook_panel(page).locator(".jp-InputArea-prompt", has_text="[*]").count():
-            return True
         time.sleep(0.5)
-    return False
+    raise AssertionError(
+        f"the kernel of {notebook} was not idle after {timeout} s (toolbar: {kernel_status(page)})"
+    )
 
 
-def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
-    """Open a notebook, run every cell from the Run menu, wait until no cell is busy."""
-    page.goto(page.lab.page_url(notebook))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    wait_for_idle_kernel(page, notebook)
-    click_run_all(page)
-    if not execution_started(page):
-        # The page had not attached the kernel yet and JupyterLab asked which one to use: take the
-        # preferred one (the notebook's), wait for it, and run again. Anything else fails below.
-        select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
-        if select.count():
-            select.click()
-        wait_for_idle_kernel(page, notebook)
-        click_run_all(page)
-        assert execution_started(page), f"{notebook}: Run All Cells did not start any cell"
-    started, quiet_since = time.monotonic(), None
-    while time.monotonic() - started < timeout:
-        busy = notebook_panel(page).locator(".jp-InputArea-prompt", has_text="[*]").count()
-        if busy == 0:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 5:
-                break
-        else:
-            quiet_since = None
-        time.sleep(2)
-    else:
-        raise AssertionError(f"{notebook} was still running after {timeout} s")
-    errors = (
+def menu_command(page, menu: str, command: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=command).first.click()
+
+
+def prompts(page) -> list[str]:
+    """The execution prompt of every code cell of the visible notebook: "[ ]:" not run yet,
+    "[*]:" queued or running, "[12]:" done."""
+    return [
+        text.strip()
+        for text in notebook_panel(page)
+        .locator(".jp-CodeCell .jp-InputArea-prompt")
+        .all_inner_texts()
+    ]
+
+
+def raised_errors(page) -> int:
+    return (
         notebook_panel(page)
         .locator(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
@@ -83,7 +67,42 @@ def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
         )
         .count()
     )
-    assert errors == 0, f"{notebook}: a cell raised an error"
+
+
+def run_all_cells(page, notebook: str, timeout: float = 900) -> None:
+    """Open a notebook, clear its committed outputs, run every cell from the Run menu and wait
+    until every code cell shows an execution count of this run and the kernel is idle again."""
+    page.goto(page.lab.page_url(notebook))
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+    wait_for_idle_kernel(page, notebook)
+    # Without the committed outputs, "every cell has a count" can only mean "this run ran it".
+    notebook_panel(page).locator(".jp-Cell").first.click()
+    menu_command(page, "Edit", "Clear Outputs of All Cells")
+    deadline = time.monotonic() + 30
+    while not all(prompt in ("[ ]:", "") for prompt in prompts(page)):
+        assert time.monotonic() < deadline, f"{notebook}: outputs were not cleared: {prompts(page)}"
+        time.sleep(0.2)
+    menu_command(page, "Run", "Run All Cells")
+    clicked = time.monotonic()
+    deadline = clicked + timeout
+    while True:
+        shown = prompts(page)
+        assert raised_errors(page) == 0, f"{notebook}: a cell raised an error"
+        if shown and all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in shown):
+            if kernel_status(page) == "idle":
+                break
+        elif all(prompt in ("[ ]:", "") for prompt in shown):
+            assert time.monotonic() - clicked < 120, f"{notebook}: Run All Cells started no cell"
+            # Nothing queued: JupyterLab may be asking which kernel to use (the page had not
+            # attached it yet). Take the preferred one, the notebook's, and run again.
+            select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+            if select.count():
+                select.click()
+                wait_for_idle_kernel(page, notebook)
+                menu_command(page, "Run", "Run All Cells")
+                clicked = time.monotonic()
+        assert time.monotonic() < deadline, f"{notebook}: not finished after {timeout} s: {shown}"
+        time.sleep(1)
 
 
 def assert_widgets_render(page) -> None:
@@ -107,6 +126,7 @@ def test_upload_and_predict_in_notebook_06(lab, page):
     run_all_cells(page, "06_your_own_images.ipynb")
     assert_widgets_render(page)
     upload = notebook_panel(page).locator(".widget-upload")
+    upload.wait_for(timeout=60_000)  # a rendered FileUpload button, not its text repr
     assert upload.count() == 1, "the upload widget must render as a button"
     photo = sorted(
         (PROJECT_ROOT / "notebooks" / "outputs" / "example_photos" / "tulips").glob("*.jpg")

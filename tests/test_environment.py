@@ -92,3 +92,25 @@ def test_only_the_retracing_notice_is_hidden(caplog):
         logger.warning("a warning a learner should see")
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["a warning a learner should see"]
+
+
+def _make_commands(*arguments: str) -> str:
+    """What ``make`` would run (``-n``: printed, not run)."""
+    import subprocess
+
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_the_teachers_quick_check_is_quick_and_ci_runs_it():
+    quick, full = _make_commands("test", "TL_QUICK=1"), _make_commands("test")
+    assert '-m "not slow and not mirror"' in quick and "--nbval-lax" in quick
+    assert '-m "not slow' not in full and "pytest tests" in full and "--nbval-lax" in full
+    ci = [line.strip() for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()]
+    assert ci.index("make test") < ci.index("TL_QUICK=1 make test") < ci.index("make e2e")

@@ -1,5 +1,21 @@
 """``python -m tl_helpers ...``: see ``tl_helpers.cli``."""
 
-from tl_helpers.cli import main
+import os
+import sys
 
-raise SystemExit(main())
+try:
+    from tl_helpers.cli import main
+    from tl_helpers.interrupts import INTERRUPTED
+except KeyboardInterrupt:  # Ctrl-C while the command line itself is being imported
+    print("\ninterrupted (Ctrl-C) while starting; nothing was written", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(130)
+
+exit_code = main()
+if exit_code == INTERRUPTED:
+    # Exit at once: an interrupt that passed through some compiled extensions makes Python end
+    # the process by SIGINT at shutdown even though it was handled. Files are already cleaned up.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
+raise SystemExit(exit_code)

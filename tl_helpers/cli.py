@@ -18,8 +18,9 @@ one image path, so they agree to float precision.
 
 Heavy imports (TensorFlow) happen inside the commands that need them, so ``data`` stays instant.
 
-Errors raised on purpose (``CourseError``) are printed as one readable message with exit code 2,
-never as a traceback.
+Errors raised on purpose (``CourseError``, a wrong ``TL_*`` folder setting included) are printed
+as one readable message with exit code 2, never as a traceback; Ctrl-C stops any command with
+exit code 130 and a one-line note, leaving no half-written file behind.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tl_helpers import config, data
+from tl_helpers.deploy.command import add_export_command
 from tl_helpers.errors import CourseError
+from tl_helpers.interrupts import INTERRUPTED, CtrlC
 
 __all__ = ["build_parser", "main", "train_recipe"]
 
@@ -49,9 +52,14 @@ def _data_info(args: argparse.Namespace) -> int:
     print(f"  licence: {spec.license}")
     root = data.locate(args.name, mirror=args.mirror, data_dir=args.data_dir)
     if root is None:
-        print(
-            f"  not fetched yet: run `python -m tl_helpers data fetch {spec.name}` (or set TL_MIRROR)"
+        mirror = config.mirror_dir(args.mirror)
+        where = (
+            f"not in the mirror {config.display_path(mirror, Path.cwd())} (it has no {spec.folder}/) "
+            "and not fetched yet"
+            if mirror
+            else "not fetched yet (or set TL_MIRROR to a folder that holds it)"
         )
+        print(f"  {where}: run `python -m tl_helpers data fetch {spec.name}`")
         return 1
     print(f"  location: {config.display_path(root, Path.cwd())}")
     splits = data.dataset_splits(spec.name, root)
@@ -97,9 +105,12 @@ def train_recipe(args: argparse.Namespace) -> config.TrainRecipe:
 
 def _train(args: argparse.Namespace) -> int:
     from tl_helpers.evaluation import evaluate
-    from tl_helpers.models import save_classifier
+    from tl_helpers.models.saving import check_model_path, save_classifier
     from tl_helpers.training import train_folder
 
+    # Settings that would only fail after minutes of training are checked first.
+    check_model_path(args.out)
+    config.cache_dir()
     recipe = train_recipe(args)
     print(
         f"recipe: {recipe.backbone} at {recipe.image_size} px, "
@@ -207,52 +218,6 @@ def _predict(args: argparse.Namespace) -> int:
             )
         )
     return 1 if failed else 0
-
-
-def _export(args: argparse.Namespace) -> int:
-    from tl_helpers.deploy.export import export_classifier
-    from tl_helpers.models import load_classifier
-
-    loaded = load_classifier(args.model)
-    exported = export_classifier(
-        loaded.model,
-        args.out,
-        format=args.format,
-        quantize=args.quantize,
-        calibration=args.calibration,
-    )
-    info = exported.info
-    print(
-        f"exported {exported.path} ({info.format}, quantization {info.quantize}, "
-        f"{exported.size_bytes / 1e6:.1f} MB): 0-255 RGB images of {info.image_size[0]}x{info.image_size[1]} "
-        f"in, probabilities of {', '.join(info.class_names)} out; class names and input size are "
-        "recorded inside the model"
-    )
-    return 0
-
-
-def _add_export_parser(commands: argparse._SubParsersAction) -> None:
-    from tl_helpers.deploy.metadata import FORMATS, QUANTIZATIONS
-
-    export = commands.add_parser(
-        "export", help="export a .keras classifier to SavedModel, LiteRT or ONNX"
-    )
-    export.add_argument("model", help="the .keras file to export")
-    export.add_argument("--format", required=True, choices=FORMATS)
-    export.add_argument(
-        "--quantize",
-        default="none",
-        choices=QUANTIZATIONS,
-        help="LiteRT only: float16 weights, dynamic (int8 weights) or int8 (weights and "
-        "activations, needs --calibration)",
-    )
-    export.add_argument(
-        "--calibration", help="folder of training photos in class sub-folders, for --quantize int8"
-    )
-    export.add_argument(
-        "--out", required=True, help="a .tflite or .onnx file, or a folder for a SavedModel"
-    )
-    export.set_defaults(handler=_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,12 +331,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-time augmentation: average each photo's probabilities with its mirror image's",
     )
     predict.set_defaults(handler=_predict)
-    _add_export_parser(commands)
+    add_export_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (2 for a ``CourseError``, 130 for Ctrl-C)."""
+    with CtrlC() as ctrl_c:
+        try:
+            code = _run(argv)
+        except KeyboardInterrupt:
+            code = INTERRUPTED
+        except Exception:
+            if not ctrl_c.received:
+                raise
+            code = INTERRUPTED  # an error Ctrl-C caused on its way (see tl_helpers.interrupts)
+        ctrl_c.reached()
+    if ctrl_c.received or code == INTERRUPTED:
+        # Every file the course writes is moved into place only once complete, so stopping here
+        # leaves earlier results whole and nothing half-written to be read later.
+        print(
+            "\ninterrupted (Ctrl-C): stopped; nothing half-written was kept, run the command again",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from tl_helpers.startup import brief_course_warnings, import_tensorflow, quiet_training_logs
 

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tl_helpers.errors import SettingsError
+
 __all__ = [
     "DATASETS_DIR",
     "DEFAULT_SEED",
@@ -56,22 +58,75 @@ TRAIN_DEFAULT = TrainRecipe("efficientnet_lite1", 240, 0)
 TRAIN_FAST = TrainRecipe("efficientnet_lite0", 224, 0)
 
 
+def _setting(variable: str, override: object, argument: str) -> tuple[object, str]:
+    """The chosen value and how to name it in a message: the argument, else the variable."""
+    if override:
+        return override, f"the {argument} argument ({override})"
+    value = os.environ.get(variable)
+    return value, f"{variable}={value}"
+
+
+def _writable_folder(chosen: object, named: str, default_hint: str) -> Path:
+    """``chosen`` as a folder this user can write to, created if missing; otherwise a
+    ``SettingsError`` that names the setting, the path and the fix."""
+    path = Path(str(chosen)).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        problem = "names a file, not a folder"
+    else:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            problem = None if os.access(path, os.W_OK | os.X_OK) else "is a read-only folder"
+        except OSError as error:  # a file in the way further up, no permission, a read-only disk
+            problem = f"cannot be created ({error.strerror or error})"
+    if problem is None:
+        return path
+    raise SettingsError(
+        f"{named} {problem}: {path}. Point it at a folder you can write to (it is created if "
+        f"missing), {default_hint}."
+    )
+
+
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """Folder where downloaded datasets are extracted (created on demand)."""
-    chosen = override or os.environ.get("TL_DATA_DIR") or DATASETS_DIR / "data"
-    return Path(chosen).expanduser().resolve()
+    """Folder where downloaded datasets are extracted (created on demand); a ``SettingsError``
+    naming ``TL_DATA_DIR`` (or the argument) when it is a file or cannot be written to."""
+    chosen, named = _setting("TL_DATA_DIR", override, "data_dir")
+    if not chosen:
+        chosen, named = DATASETS_DIR / "data", "the course's data folder"
+        hint = "or set TL_DATA_DIR to one"
+    else:
+        hint = "or unset TL_DATA_DIR to use datasets/data in the project"
+    return _writable_folder(chosen, named, hint)
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """Folder for derived files that are safe to delete: converted weights, cached features."""
-    chosen = override or os.environ.get("TL_CACHE_DIR") or PROJECT_ROOT / ".cache"
-    return Path(chosen).expanduser().resolve()
+    """Folder for derived files that are safe to delete: converted weights, cached features
+    (created on demand; a ``SettingsError`` naming ``TL_CACHE_DIR`` when it cannot be used)."""
+    chosen, named = _setting("TL_CACHE_DIR", override, "cache_dir")
+    if not chosen:
+        chosen, named = PROJECT_ROOT / ".cache", "the course's cache folder"
+        hint = "or set TL_CACHE_DIR to one"
+    else:
+        hint = "or unset TL_CACHE_DIR to use .cache in the project"
+    return _writable_folder(chosen, named, hint)
 
 
 def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
-    """The dataset mirror: the argument if given, else ``TL_MIRROR``, else ``None``."""
-    chosen = override or os.environ.get("TL_MIRROR")
-    return Path(chosen).expanduser().resolve() if chosen else None
+    """The dataset mirror: the argument if given, else ``TL_MIRROR``, else ``None``; a
+    ``SettingsError`` when the one given is not an existing folder (a typo must not quietly turn
+    into a download)."""
+    chosen, named = _setting("TL_MIRROR", override, "mirror")
+    if not chosen:
+        return None
+    path = Path(str(chosen)).expanduser().resolve()
+    if not path.is_dir():
+        problem = (
+            "names a file, not a folder" if path.exists() else "names a folder that does not exist"
+        )
+        raise SettingsError(
+            f"{named} {problem}: {path}. Point it at the folder that holds the datasets' folders "
+            "(cats_and_dogs_filtered/, flower_photos/), or unset TL_MIRROR to download them."
+        )
+    return path
 
 
 def display_path(

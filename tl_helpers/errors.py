@@ -13,6 +13,7 @@ __all__ = [
     "CourseWarning",
     "DatasetIntegrityError",
     "DatasetUnavailableError",
+    "SettingsError",
     "UnknownNameError",
     "UnsafeArchiveError",
 ]
@@ -45,6 +46,11 @@ class DatasetUnavailableError(CourseError):
 
 class DatasetIntegrityError(CourseError):
     """Downloaded or mirrored data failed a check (checksum, counts, undecodable images)."""
+
+
+class SettingsError(CourseError):
+    """A folder setting (``TL_CACHE_DIR``, ``TL_DATA_DIR``, ``TL_MIRROR`` or the argument that
+    overrides it) that names a file, a missing folder or one this user cannot write to."""
 
 
 class UnsafeArchiveError(CourseError):

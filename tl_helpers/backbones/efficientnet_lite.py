@@ -26,6 +26,7 @@ import numpy as np
 from tl_helpers import config
 from tl_helpers.backbones.torch_pickle import load_torch_state_dict
 from tl_helpers.errors import CourseError
+from tl_helpers.storage import read_arrays, save_arrays
 
 __all__ = [
     "BN_EPSILON",
@@ -267,21 +268,16 @@ def imagenet_weights(
     """
     source = Path(source) if source else weights_source(name)
     cached = _cache_path(name, source)
-    if cached.exists():
-        with np.load(cached, allow_pickle=False) as archive:
-            weights: dict[str, list[np.ndarray]] = {}
-            for key in sorted(
-                archive.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
-            ):
-                layer, _ = key.rsplit("/", 1)
-                weights.setdefault(layer, []).append(archive[key])
-            return weights
+    stored = read_arrays(cached, ())
+    if stored is not None:
+        weights: dict[str, list[np.ndarray]] = {}
+        for key in sorted(stored, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
+            weights.setdefault(key.rsplit("/", 1)[0], []).append(stored[key])
+        return weights
     weights = convert_state_dict(load_torch_state_dict(source))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.name + ".tmp.npz")
-    arrays = {f"{layer}/{i}": w for layer, ws in weights.items() for i, w in enumerate(ws)}
-    np.savez(tmp, allow_pickle=False, **arrays)
-    tmp.replace(cached)
+    save_arrays(
+        cached, **{f"{layer}/{i}": w for layer, ws in weights.items() for i, w in enumerate(ws)}
+    )
     return weights
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
 from tl_helpers.errors import CourseWarning, DatasetIntegrityError
+from tl_helpers.storage import save_json
 
 __all__ = [
     "DatasetReport",
@@ -214,8 +215,4 @@ def load_stamp(path: Path) -> dict:
 
 def save_stamp(path: Path, record: dict) -> None:
     """Write a JSON record atomically, so a crash never leaves half a stamp behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    save_json(path, record)

@@ -13,23 +13,50 @@ from tl_helpers.backbones import preprocessing  # noqa: F401 - registers CaffePr
 from tl_helpers.errors import CourseError
 from tl_helpers.models.build import class_names_of
 from tl_helpers.models.predict import input_size
+from tl_helpers.storage import atomic_path
 
-__all__ = ["LoadedClassifier", "ModelFileError", "load_classifier", "save_classifier"]
+__all__ = [
+    "LoadedClassifier",
+    "ModelFileError",
+    "check_model_path",
+    "load_classifier",
+    "save_classifier",
+]
 
 
 class ModelFileError(CourseError):
     """A model file that cannot be loaded (missing, not a .keras file, unsafe content)."""
 
 
-def save_classifier(model: keras.Model, path: str | os.PathLike[str]) -> Path:
-    """Save a classifier (architecture, weights, class names, preprocessing) to a ``.keras`` file."""
+def check_model_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` if a classifier can be saved there (a ``.keras`` name in a folder this user can
+    write to, created if missing); otherwise a ``ModelFileError`` saying what to change. The
+    ``train`` command asks before training, not after."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(
             f"save to a file ending in .keras (the Keras 3 format), got {path.name}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; give a file name ending in .keras")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ModelFileError(
+            f"cannot create the folder {path.parent} ({error.strerror or error}); choose another path"
+        ) from error
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ModelFileError(f"the folder {path.parent} is read-only; choose another path")
+    return path
+
+
+def save_classifier(model: keras.Model, path: str | os.PathLike[str]) -> Path:
+    """Save a classifier (architecture, weights, class names, preprocessing) to a ``.keras`` file."""
+    path = check_model_path(path)
+    # Written beside the target and moved into place when complete: Ctrl-C or a full disk never
+    # leaves a half-written .keras file, and an earlier model survives until the new one is whole.
+    with atomic_path(path) as temporary:
+        model.save(temporary)
     return path
 
 

@@ -17,6 +17,7 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
+from tl_helpers.storage import read_arrays, rows_match, save_arrays
 from tl_helpers.training.cutting import BackboneParts
 from tl_helpers.training.features import cache_key
 
@@ -63,12 +64,12 @@ def extract_activations(
     labels = np.asarray(split.labels, dtype=np.int32)
     key = f"{cache_key(parts.spec.name, 'imagenet', size, split)[:40]}-{parts.cache_name}-{'flips' if flips else 'plain'}"
     path = config.cache_dir() / "activations" / f"{key}.npz" if use_cache else None
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            flipped = stored["flipped"] if flips else None
-            return ActivationSet(
-                stored["activations"], flipped, labels, split.files, cut, from_cache=True
-            )
+    names = ("activations", "flipped") if flips else ("activations",)
+    stored = read_arrays(path, names, rows_match(len(labels))) if path else None
+    if stored is not None:
+        return ActivationSet(
+            stored["activations"], stored.get("flipped"), labels, split.files, cut, from_cache=True
+        )
 
     start = time.perf_counter()
     plain, mirrored = [], []
@@ -88,13 +89,9 @@ def extract_activations(
     flipped = np.concatenate(mirrored) if flips else None
     seconds = time.perf_counter() - start
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        if flipped is None:
-            np.savez(tmp, activations=activations)
-        else:
-            np.savez(tmp, activations=activations, flipped=flipped)
-        tmp.replace(path)
+        save_arrays(
+            path, activations=activations, **({} if flipped is None else {"flipped": flipped})
+        )
     return ActivationSet(
         activations, flipped, labels, split.files, cut, from_cache=False, seconds=seconds
     )

@@ -29,6 +29,7 @@ from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone
 from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
+from tl_helpers.storage import read_arrays, rows_match, save_arrays
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -120,9 +121,9 @@ def extract_features(
         if use_cache
         else None
     )
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return FeatureSet(stored["features"], labels, split.files, from_cache=True)
+    stored = read_arrays(path, ("features",), rows_match(len(labels))) if path else None
+    if stored is not None:
+        return FeatureSet(stored["features"], labels, split.files, from_cache=True)
 
     start = time.perf_counter()
     model = pooled_backbone(backbone, size, weights)
@@ -132,8 +133,5 @@ def extract_features(
     features = model.predict(images, verbose=1 if verbose else 0).astype(np.float32)
     seconds = time.perf_counter() - start
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, features=features)
-        tmp.replace(path)
+        save_arrays(path, features=features)
     return FeatureSet(features, labels, split.files, from_cache=False, seconds=seconds)

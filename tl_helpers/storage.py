@@ -1,0 +1,116 @@
+"""Files the course writes and reads back later: whole or not at all.
+
+A cache entry (pooled features, activations, converted weights), a saved model or a small JSON
+record is read later as if it were complete, so it must never exist half-written:
+
+- ``atomic_path`` hands out a temporary name beside the target, unique to this write, and moves
+  the finished file into place with one ``os.replace``. Ctrl-C, a full disk or a crash leaves the
+  target as it was (absent, or the previous complete version) and removes the temporary file.
+  Two processes writing the same entry at once each write their own temporary file; the last
+  ``os.replace`` wins and a reader sees one whole version, never a mixture.
+- ``read_arrays`` reads a cache entry completely (every array, with the zip's checksums) and treats
+  one that cannot be read (truncated by a disk that filled up before this code existed, a copy
+  cut short, a bad sector) as missing: a warning names the file, the caller recomputes it and
+  ``save_arrays`` replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tl_helpers.errors import CourseWarning
+
+__all__ = ["atomic_path", "read_arrays", "rows_match", "save_arrays", "save_json"]
+
+# What NumPy and zipfile raise on a damaged .npz: not a zip, a bad checksum, a member cut short,
+# a header that does not parse, an array missing.
+_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """A temporary path beside ``target`` to write to; moved onto ``target`` when the block ends
+    normally, deleted when it raises (``KeyboardInterrupt`` included). ``suffix`` defaults to the
+    target's, for writers that insist on one (``.keras``, ``.npz``)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unique to this process and this write, and created by the writer itself, so the file gets
+    # the same permissions as any other (a shared classroom cache stays readable by everyone).
+    ending = target.suffix if suffix is None else suffix
+    temporary = target.with_name(
+        f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{ending}"
+    )
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
+    """Write named arrays to an ``.npz`` file atomically (see ``atomic_path``)."""
+    path = Path(path)
+    with atomic_path(path, suffix=".npz") as temporary:
+        with open(temporary, "wb") as out:
+            np.savez(out, allow_pickle=False, **arrays)
+            out.flush()
+            os.fsync(out.fileno())
+    return path
+
+
+def read_arrays(
+    path: str | os.PathLike[str],
+    names: tuple[str, ...],
+    check: Callable[[dict[str, np.ndarray]], str | None] | None = None,
+) -> dict[str, np.ndarray] | None:
+    """The arrays ``names`` of the ``.npz`` cache entry ``path`` (``names=()``: all of them), read
+    in full; ``None`` when the file does not exist, or when it cannot be read or ``check`` (which
+    returns a reason, or ``None`` when the arrays are fine) rejects it: then with a
+    ``CourseWarning`` naming the file, so that the caller recomputes and replaces it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            wanted = names or tuple(stored.files)
+            arrays = {name: np.asarray(stored[name]) for name in wanted}
+        reason = check(arrays) if check is not None else None
+    except _UNREADABLE as error:
+        reason = f"{type(error).__name__}: {error}"
+    if reason is None:
+        return arrays
+    warnings.warn(
+        f"the cache file {path} is damaged ({reason}); computing it again and replacing it "
+        "(if this keeps happening, check the disk or delete the cache folder)",
+        CourseWarning,
+        stacklevel=2,
+    )
+    return None
+
+
+def rows_match(count: int) -> Callable[[dict[str, np.ndarray]], str | None]:
+    """A ``check`` for ``read_arrays``: every array has ``count`` rows (one per file of a split)."""
+
+    def check(arrays: dict[str, np.ndarray]) -> str | None:
+        wrong = {name: len(values) for name, values in arrays.items() if len(values) != count}
+        return f"rows {wrong} where {count} were expected" if wrong else None
+
+    return check
+
+
+def save_json(path: str | os.PathLike[str], record: object) -> Path:
+    """Write ``record`` as indented JSON atomically (see ``atomic_path``)."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+    return path
