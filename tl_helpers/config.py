@@ -86,28 +86,28 @@ def _writable_folder(chosen: object, named: str, default_hint: str) -> Path:
     )
 
 
+def _writable_setting(variable: str, override: object, argument: str, default: Path) -> Path:
+    """The folder ``override`` or ``variable`` names, else ``default``, checked by
+    ``_writable_folder`` with a fix that fits where the path came from."""
+    chosen, named = _setting(variable, override, argument)
+    if chosen:
+        hint = f"or unset {variable} to use {display_path(default)} in the project"
+    else:
+        chosen, named = default, f"the course's folder {display_path(default)}"
+        hint = f"or set {variable} to one"
+    return _writable_folder(chosen, named, hint)
+
+
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Folder where downloaded datasets are extracted (created on demand); a ``SettingsError``
     naming ``TL_DATA_DIR`` (or the argument) when it is a file or cannot be written to."""
-    chosen, named = _setting("TL_DATA_DIR", override, "data_dir")
-    if not chosen:
-        chosen, named = DATASETS_DIR / "data", "the course's data folder"
-        hint = "or set TL_DATA_DIR to one"
-    else:
-        hint = "or unset TL_DATA_DIR to use datasets/data in the project"
-    return _writable_folder(chosen, named, hint)
+    return _writable_setting("TL_DATA_DIR", override, "data_dir", DATASETS_DIR / "data")
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Folder for derived files that are safe to delete: converted weights, cached features
     (created on demand; a ``SettingsError`` naming ``TL_CACHE_DIR`` when it cannot be used)."""
-    chosen, named = _setting("TL_CACHE_DIR", override, "cache_dir")
-    if not chosen:
-        chosen, named = PROJECT_ROOT / ".cache", "the course's cache folder"
-        hint = "or set TL_CACHE_DIR to one"
-    else:
-        hint = "or unset TL_CACHE_DIR to use .cache in the project"
-    return _writable_folder(chosen, named, hint)
+    return _writable_setting("TL_CACHE_DIR", override, "cache_dir", PROJECT_ROOT / ".cache")
 
 
 def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
