@@ -319,7 +319,16 @@ def test_two_processes_writing_one_entry_never_leave_a_mixed_or_broken_file(tmp_
 # --------------------------------------------------------------------------------------------
 
 
-def test_ctrl_c_raises_once_and_again_if_the_first_was_lost():
+@pytest.fixture
+def sigint_raises():
+    """SIGINT handled as Python does for a command started from a terminal (a CI job may run
+    with it ignored); the handler found is put back afterwards."""
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, found)
+
+
+def test_ctrl_c_raises_once_and_again_if_the_first_was_lost(sigint_raises):
     with CtrlC(deliver_again_after=0.2) as ctrl_c:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
@@ -333,7 +342,9 @@ def test_ctrl_c_raises_once_and_again_if_the_first_was_lost():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_after_ctrl_c_the_teardowns_exception_ignored_reports_are_not_shown(monkeypatch):
+def test_after_ctrl_c_the_teardowns_exception_ignored_reports_are_not_shown(
+    monkeypatch, sigint_raises
+):
     reported = []
     monkeypatch.setattr(sys, "unraisablehook", lambda report: reported.append(report.exc_value))
 
@@ -353,7 +364,9 @@ def test_after_ctrl_c_the_teardowns_exception_ignored_reports_are_not_shown(monk
     assert len(reported) == 2
 
 
-def test_main_turns_an_error_caused_by_ctrl_c_into_exit_code_130(monkeypatch, capsys):
+def test_main_turns_an_error_caused_by_ctrl_c_into_exit_code_130(
+    monkeypatch, capsys, sigint_raises
+):
     def interrupted_import(_argv):
         os.kill(os.getpid(), signal.SIGINT)
         try:
@@ -367,3 +380,15 @@ def test_main_turns_an_error_caused_by_ctrl_c_into_exit_code_130(monkeypatch, ca
     monkeypatch.setattr(cli, "_run", lambda _argv: (_ for _ in ()).throw(ImportError("real")))
     with pytest.raises(ImportError, match="real"):  # without Ctrl-C an error stays an error
         cli.main([])
+
+
+def test_a_process_that_ignores_sigint_keeps_ignoring_it():
+    found = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job of a script
+    try:
+        with CtrlC() as ctrl_c:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        assert not ctrl_c.received and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, found)

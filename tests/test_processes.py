@@ -29,6 +29,12 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command typed at a terminal; a CI job running in the background of a
+    script has SIGINT ignored, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Command:
     """A ``python -m tl_helpers`` subprocess whose output lines are collected as they come."""
 
@@ -46,6 +52,7 @@ class Command:
             text=True,
             env=env,
             cwd=PROJECT_ROOT,
+            preexec_fn=_as_from_a_terminal,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -27,7 +27,8 @@ INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIG
 class CtrlC:
     """``with CtrlC() as ctrl_c:`` around a command; ``ctrl_c.received`` says whether Ctrl-C was
     pressed, ``ctrl_c.reached()`` is called where the ``KeyboardInterrupt`` is caught. Only the
-    main thread can handle signals; elsewhere this does nothing."""
+    main thread can handle signals, and a process started with SIGINT ignored (a background job
+    of a script) keeps ignoring it, as Python itself does; otherwise this does nothing."""
 
     def __init__(self, deliver_again_after: float = 1.0) -> None:
         self.deliver_again_after = deliver_again_after
@@ -37,7 +38,8 @@ class CtrlC:
         self._unraisable_hook = sys.unraisablehook
 
     def __enter__(self) -> CtrlC:
-        if threading.current_thread() is threading.main_thread():
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
             sys.unraisablehook = self._unraisable
         return self
