@@ -95,12 +95,15 @@ def test_only_the_retracing_notice_is_hidden(caplog):
 
 
 def _make_commands(*arguments: str) -> str:
-    """What ``make`` would run (``-n``: printed, not run)."""
+    """What ``make`` would run (``-n``: printed, not run), whatever TL_QUICK the tests run with
+    (CI runs them in both modes)."""
+    import os
     import subprocess
 
     result = subprocess.run(
         ["make", "-n", "--no-print-directory", *arguments],
         cwd=PROJECT_ROOT,
+        env={name: value for name, value in os.environ.items() if name != "TL_QUICK"},
         capture_output=True,
         text=True,
         check=True,
