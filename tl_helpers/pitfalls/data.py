@@ -52,14 +52,36 @@ def first_per_class(labels: Sequence[int], count: int) -> np.ndarray:
 
 @dataclass
 class PitfallSummary:
-    """Rows of (pitfall, what was measured, wrong, right), printed as one table at the end."""
+    """Rows of (pitfall, what was measured, wrong, right), printed as one table at the end; with
+    ``values`` a row also keeps its two numbers, for ``plots.pitfall_overview``."""
 
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    numbers: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
-    def add(self, pitfall: str, measure: str, wrong: str, right: str) -> None:
+    def add(
+        self,
+        pitfall: str,
+        measure: str,
+        wrong: str,
+        right: str,
+        values: tuple[float, float] | None = None,
+        unit: str | None = None,
+    ) -> None:
+        """Add (or replace) a pitfall's row. ``values``: the wrong and the right number, in
+        ``unit`` (default: ``measure``)."""
         self.rows = [row for row in self.rows if row[0] != pitfall] + [
             (pitfall, measure, wrong, right)
         ]
+        self.numbers.pop(pitfall, None)
+        if values is not None:
+            wrong_value, right_value = (float(v) for v in values)
+            if not (np.isfinite(wrong_value) and np.isfinite(right_value)):
+                raise CourseError(f"{pitfall}: the values must be finite numbers, got {values}")
+            self.numbers[pitfall] = (unit or measure, wrong_value, right_value)
+
+    def numeric_rows(self) -> list[tuple[str, str, float, float]]:
+        """(pitfall, unit, wrong, right) for every row added with values, in table order."""
+        return [(row[0], *self.numbers[row[0]]) for row in self.rows if row[0] in self.numbers]
 
     def table(self) -> str:
         header = ("pitfall", "measured", "wrong", "right")

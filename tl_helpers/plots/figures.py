@@ -1,7 +1,4 @@
-"""Figures for the notebooks. Each function returns a matplotlib ``Figure`` and never blocks:
-figures are built without pyplot, so nothing stays open behind your back and a script can
-save them with ``figure.savefig(path)``. In a notebook, a returned figure is shown inline once
-``show_figures_inline()`` (called by ``setup_notebook()``) has told IPython how."""
+"""Figures of data, training and evaluation (see the package docstring for how they are shown)."""
 
 from __future__ import annotations
 
