@@ -66,7 +66,8 @@ def test_student_copies_of_the_course_notebooks(tmp_path):
 
 
 @pytest.mark.slow
-def test_dropout_head_check():
+def test_dropout_choice_check_applies_the_rule_to_the_learners_heads(capsys):
+    import keras
     import numpy as np
 
     from tl_helpers.training import FeatureSet, train_head
@@ -79,9 +80,66 @@ def test_dropout_head_check():
     good, _ = train_head(
         data, data, 2, dropout=0.5, learning_rate=1e-2, epochs=200, patience=200, verbose=False
     )
-    assert exercises.check_dropout_head(good, data)
-    other, _ = train_head(data, data, 2, dropout=0.2, learning_rate=1e-2, epochs=5, verbose=False)
-    assert not exercises.check_dropout_head(other, data)
+    untrained, _ = train_head(
+        data, data, 2, dropout=0.2, learning_rate=1e-9, epochs=1, verbose=False
+    )
+    heads = {0.2: untrained, 0.5: good}
+    assert exercises.check_dropout_choice(heads, data, 0.5)
+    assert "0.5 by the rule" in capsys.readouterr().out
+    assert not exercises.check_dropout_choice(heads, data, 0.2)
+    hint = capsys.readouterr().out
+    assert "not the rate the rule picks" in hint and "0.5" not in hint, (
+        "the hint does not give it away"
+    )
+    assert not exercises.check_dropout_choice({0.2: good, 0.5: untrained}, data, 0.5)
+    assert "does not have one Dropout layer at that rate" in capsys.readouterr().out
+    # Dropout does nothing at prediction time: the same weights at rate 0 tie, and ties go to
+    # the smaller rate.
+    same = keras.models.clone_model(good)
+    same.set_weights(good.get_weights())
+    next(layer for layer in same.layers if isinstance(layer, keras.layers.Dropout)).rate = 0.0
+    assert exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.0)
+    assert not exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.5)
+    assert not exercises.check_dropout_choice({0.5: good}, data, 0.5), "one head is no choice"
+
+
+def test_gain_is_noise_check_uses_the_paired_test(colour_folder, capsys):
+    import keras
+    import numpy as np
+
+    from tl_helpers.data.folders import folder_splits
+
+    split = folder_splits(colour_folder).train
+    # Class order: blue_things, green_things, red_things; each is bright in its own channel.
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = keras.layers.Dense(3, activation="softmax")
+    perfect = keras.Model(inputs, dense(pooled))
+    dense.set_weights([np.eye(3)[::-1].astype("float32") / 10, np.zeros(3, "float32")])
+    always_first = keras.models.clone_model(perfect)
+    always_first.set_weights([np.zeros((3, 3), "float32"), np.array([5, 0, 0], "float32")])
+    assert exercises.check_gain_is_noise(perfect, always_first, split, False)
+    assert "exact McNemar" in capsys.readouterr().out
+    assert not exercises.check_gain_is_noise(perfect, always_first, split, True)
+    assert exercises.check_gain_is_noise(perfect, perfect, split, True), "identical models: noise"
+
+
+def test_test_photos_needed_check(capsys):
+    from tl_helpers.evaluation import accuracy_interval
+
+    def half(n):
+        low, high = accuracy_interval(round(0.9 * n), n)
+        return (high - low) / 2
+
+    needed = next(n for n in range(1, 10_000) if half(n) <= 0.05)
+    assert half(needed - 1) > 0.05 >= half(needed)
+    assert exercises.check_test_photos_needed(0.9, 0.05, needed)
+    assert exercises.check_test_photos_needed(0.9, 0.05, round(needed * 1.08))
+    assert not exercises.check_test_photos_needed(0.9, 0.05, needed // 2)
+    assert "too wide" in capsys.readouterr().out.splitlines()[-1]
+    assert not exercises.check_test_photos_needed(0.9, 0.05, needed * 3)
+    assert "narrower than needed" in capsys.readouterr().out
+    assert not exercises.check_test_photos_needed(0.9, 0.7, 10)
 
 
 def test_flatten_parameter_check():

@@ -1,9 +1,4 @@
-"""Self-check helpers for the notebooks' exercises.
-
-Each ``check_*`` function takes the learner's answer, works out the right one from the real data
-or by testing the learner's function, prints a short verdict with a hint, and returns ``True``
-or ``False``. Nothing is hard-coded: the answer is recomputed every time.
-"""
+"""Self-checks of look-up and coding exercises (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -13,8 +8,8 @@ from pathlib import Path
 from tl_helpers.data.splits import DatasetSplits, Split
 
 __all__ = [
+    "verdict",
     "check_candidate_rows",
-    "check_dropout_head",
     "check_flatten_head_parameters",
     "check_most_confident_mistake",
     "check_most_confused_pair",
@@ -34,7 +29,8 @@ __all__ = [
 ]
 
 
-def _verdict(ok: bool, success: str, hint: str) -> bool:
+def verdict(ok: bool, success: str, hint: str) -> bool:
+    """Print the verdict on an answer (what was right, or a hint) and return ``ok``."""
     print(("correct: " + success) if ok else ("not yet: " + hint))
     return ok
 
@@ -42,7 +38,7 @@ def _verdict(ok: bool, success: str, hint: str) -> bool:
 def check_test_counts(splits: DatasetSplits, answer: Mapping[str, int]) -> bool:
     """Exercise: how many test images does each class have?"""
     expected = splits.counts()["test"]
-    return _verdict(
+    return verdict(
         dict(answer) == expected,
         f"{sum(expected.values())} test images, per class as you said.",
         "count the labels of splits.test; splits.counts() can check your work, but try without it first.",
@@ -56,7 +52,7 @@ def check_overlap_function(shares_a_file: Callable[[Split, Split], bool]) -> boo
     c = Split((Path("x/2.jpg"), Path("x/4.jpg")), (1, 0))
     cases = [(a, b, False), (a, c, True), (b, b, True), (Split((), ()), a, False)]
     wrong = [(len(x), len(y), want) for x, y, want in cases if bool(shares_a_file(x, y)) != want]
-    return _verdict(
+    return verdict(
         not wrong,
         "your function spots shared files and only those.",
         f"{len(wrong)} of {len(cases)} test cases gave the wrong answer; compare sets of files, e.g. set(a.files) & set(b.files).",
@@ -73,32 +69,10 @@ def check_smallest_image(split: Split, answer: str | Path) -> bool:
 
     smallest = min(split.files, key=pixels)
     ok = Path(answer).name == smallest.name
-    return _verdict(
+    return verdict(
         ok,
         f"{smallest.name} is the smallest ({pixels(smallest):,} pixels).",
         "open each file with PIL.Image.open and compare width * height; only the header is read, so it is quick.",
-    )
-
-
-def check_dropout_head(head, validation) -> bool:
-    """Exercise: train a head with dropout 0.5 on the cached features; is it still accurate?"""
-    import numpy as np
-
-    from tl_helpers.models import probabilities
-
-    rates = [layer.rate for layer in head.layers if layer.__class__.__name__ == "Dropout"]
-    predicted = probabilities(head, validation.features).argmax(axis=1)
-    accuracy = float(np.mean(predicted == validation.labels))
-    ok = rates == [0.5] and accuracy >= 0.97
-    hint = (
-        "build it with train_head(..., dropout=0.5)"
-        if rates != [0.5]
-        else f"validation accuracy is {accuracy:.1%}; did the head train on the training features?"
-    )
-    return _verdict(
-        ok,
-        f"dropout 0.5 and {accuracy:.1%} validation accuracy: dropout barely matters for a linear head on good features.",
-        hint,
     )
 
 
@@ -106,7 +80,7 @@ def check_flatten_head_parameters(answer: int, feature_shape: tuple[int, int, in
     """Exercise: how many trainable parameters has Flatten -> Dense(256) -> Dropout -> Dense(1) on this feature map?"""
     height, width, channels = feature_shape
     expected = (height * width * channels * 256 + 256) + (256 + 1)
-    return _verdict(
+    return verdict(
         int(answer) == expected,
         f"{expected:,} parameters, nearly all in the first Dense layer.",
         "Flatten gives height*width*channels inputs; a Dense layer has inputs*units weights plus units biases.",
@@ -116,14 +90,14 @@ def check_flatten_head_parameters(answer: int, feature_shape: tuple[int, int, in
 def check_most_confident_mistake(report, answer: str | Path) -> bool:
     """Exercise: which test image did the model get wrong with the highest confidence?"""
     if not report.mistakes:
-        return _verdict(
+        return verdict(
             answer is None,
             "there are no mistakes at all.",
             "the model made no mistakes: the answer is None.",
         )
     worst = report.mistakes[0]
     ok = answer is not None and Path(answer).name == worst.file.name
-    return _verdict(
+    return verdict(
         ok,
         f"{worst.file.name}: a {worst.true_class} called {worst.predicted_class} with {worst.confidence:.1%}.",
         "sort report.mistakes by confidence (it already is) or look at the first one.",
@@ -135,7 +109,7 @@ def check_trainable_layer_count(model, answer: int) -> bool:
     from tl_helpers.models import find_backbone
 
     expected = sum(1 for layer in find_backbone(model).layers if layer.trainable and layer.weights)
-    return _verdict(
+    return verdict(
         int(answer) == expected,
         f"{expected} layers with weights are trainable in the base.",
         "count the layers of find_backbone(model).layers that are trainable and have weights.",
@@ -158,7 +132,7 @@ def check_trainable_batchnorm(count_function) -> bool:
             trainable_b,
         )
         cases.append(int(count_function(model)) == trainable_a + trainable_b)
-    return _verdict(
+    return verdict(
         all(cases),
         "your function counts trainable BatchNorm layers correctly.",
         f"{cases.count(False)} of 3 test models gave the wrong count; use isinstance(layer, keras.layers.BatchNormalization).",
@@ -172,7 +146,7 @@ def check_predicted_class(loaded, image_path: str | Path, answer: str) -> bool:
 
     row = probabilities(loaded.model, load_image(image_path, loaded.image_size)[None])[0]
     expected = loaded.class_names[int(row.argmax())]
-    return _verdict(
+    return verdict(
         answer == expected,
         f"the model says {expected} ({row.max():.1%}).",
         "use tl.probabilities(loaded.model, image[None]) on the image loaded with "
@@ -188,7 +162,7 @@ def check_recall_from_confusion(report, answer: Mapping[str, float]) -> bool:
         for name in expected
         if name not in answer or abs(float(answer[name]) - expected[name]) > 1e-6
     ]
-    return _verdict(
+    return verdict(
         not wrong,
         "recall = the diagonal cell divided by the sum of its row (all images of that class).",
         f"{len(wrong)} classes differ ({', '.join(wrong)}); rows of report.confusion are true classes, columns predictions.",
@@ -210,7 +184,7 @@ def check_top_k_function(top_k_accuracy: Callable, report) -> bool:
         top = np.argsort(-probabilities, axis=1)[:, :k]
         expected = float(np.mean(np.any(top == np.asarray(labels)[:, None], axis=1)))
         wrong += abs(float(top_k_accuracy(probabilities, labels, k)) - expected) > 1e-9
-    return _verdict(
+    return verdict(
         not wrong,
         "your function matches the report for k = 1, 2, 3 (and k = 1 is plain accuracy).",
         f"{wrong} of {len(cases)} cases differ; take the k largest probabilities per row (np.argsort(-p)[:, :k]) and check the label is among them.",
@@ -224,7 +198,7 @@ def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
     matrix = report.confusion.copy()
     np.fill_diagonal(matrix, 0)
     if matrix.sum() == 0:
-        return _verdict(
+        return verdict(
             answer is None,
             "there are no mistakes at all.",
             "the model made no mistakes: the answer is None.",
@@ -234,7 +208,7 @@ def check_most_confused_pair(report, answer: tuple[str, str]) -> bool:
         (report.class_names[i], report.class_names[j]) for i, j in zip(*np.nonzero(matrix == top))
     }
     ok = answer is not None and tuple(answer) in best
-    return _verdict(
+    return verdict(
         ok,
         f"{' / '.join(f'{t} taken for {p}' for t, p in sorted(best))}: {top} images.",
         "zero the diagonal of report.confusion and find the largest remaining cell (row = true, column = predicted).",
@@ -248,7 +222,7 @@ def check_pitfalls_found(source: str, answer: set[int]) -> bool:
     expected = lint_pitfalls(source)
     missed, extra = set(expected) - set(answer), set(answer) - set(expected)
     reasons = "; ".join(f"{number}: {why}" for number, why in expected.items())
-    return _verdict(
+    return verdict(
         not missed and not extra,
         f"{sorted(expected)}. {reasons}.",
         f"{len(missed)} missed, {len(extra)} not in this code. Look at the scaling layer, what is frozen, "
@@ -262,7 +236,7 @@ def check_candidate_rows(
     """Exercise: which rows of a candidate search (``pitfalls.head_candidates``) used one setting?"""
     prefix = f"lr {learning_rate:g}, dropout {dropout:g},"
     expected = [i for i, name in enumerate(candidates.names) if name.startswith(prefix)]
-    return _verdict(
+    return verdict(
         list(answer or []) == expected,
         f"rows {expected}: {len(expected)} candidates, one per epoch count.",
         f"pick the rows of candidates.names that start with '{prefix}'.",
@@ -275,7 +249,7 @@ def check_pareto_labels(candidates, answer) -> bool:
 
     expected = {c.label for c in pareto_front(candidates)}
     given = set(answer or ())
-    return _verdict(
+    return verdict(
         given == expected,
         f"{len(expected)} candidates on the front: {', '.join(sorted(expected))}.",
         f"{len(given - expected)} of yours are beaten by another candidate, {len(expected - given)} are "
@@ -289,7 +263,7 @@ def check_slowdown(candidates, answer: float) -> bool:
     best = max(candidates, key=lambda c: (c.validation_correct, -c.ms_per_image))
     fastest = min(candidates, key=lambda c: c.ms_per_image)
     expected = best.ms_per_image / fastest.ms_per_image
-    return _verdict(
+    return verdict(
         answer is not None and abs(float(answer) - expected) <= 0.05 * expected,
         f"{best.label} takes {expected:.1f} times as long per image as {fastest.label}.",
         "divide the ms_per_image of the most accurate candidate by the smallest ms_per_image.",
@@ -323,7 +297,7 @@ def check_shipping_choice(
         )
     else:
         hint = f"{answer} fits both limits, but another export that fits is faster on one thread."
-    return _verdict(
+    return verdict(
         best is not None and chosen is best,
         f"{answer} is the fastest export within {max_mb} MB and {max_ms_one_thread} ms.",
         hint,
@@ -354,7 +328,7 @@ def check_resize_changes(exported, files: list[Path], answer: int) -> bool:
             != exported.probabilities(np.stack(pillow)).argmax(1)
         )
     )
-    return _verdict(
+    return verdict(
         answer is not None and int(answer) == changed,
         f"{changed} of {len(files)} photos change class with Pillow's resize.",
         "predict each photo twice, through load_photo and through Pillow's resize((width, height), "
