@@ -64,9 +64,10 @@ unit-all: install
 
 # nbval exits with 5 when there is no notebook to collect: that is not a failure. It starts the
 # "python3" kernel installed in .venv (the course's), not ipykernel's default.
+# tests/nbval_times.py prints each notebook's time at the end (the README quotes them).
 notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi; \
-	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider $(NOTEBOOKS) $(PYTEST_ARGS); \
+	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
 # In quick mode (TL_QUICK=1) the fast unit tests stand in for all of them.

@@ -117,3 +117,30 @@ def test_the_teachers_quick_check_is_quick_and_ci_runs_it():
     assert '-m "not slow' not in full and "pytest tests" in full and "--nbval-lax" in full
     ci = [line.strip() for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()]
     assert ci.index("make test") < ci.index("TL_QUICK=1 make test") < ci.index("make e2e")
+
+
+def test_the_nbval_plugin_adds_up_each_notebooks_cells(monkeypatch):
+    """`make notebooks` loads tests/nbval_times.py, which prints each notebook's time under nbval."""
+    from types import SimpleNamespace
+
+    import nbval_times
+
+    monkeypatch.setattr(nbval_times, "notebook_seconds", type(nbval_times.notebook_seconds)(float))
+    for nodeid, seconds in [
+        ("notebooks/01_a.ipynb::Cell 0", 2.0),
+        ("notebooks/01_a.ipynb::Cell 1", 61.5),
+        ("notebooks/02_b.ipynb::Cell 0", 5.0),
+        ("tests/test_x.py::test_y", 99.0),
+    ]:
+        nbval_times.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, duration=seconds))
+    lines = []
+    reporter = SimpleNamespace(section=lambda title: lines.append(title), write_line=lines.append)
+    nbval_times.pytest_terminal_summary(reporter)
+    assert lines == [
+        "time per notebook under nbval",
+        f"{'notebooks/01_a.ipynb':<48} 1 min 04 s",
+        f"{'notebooks/02_b.ipynb':<48} 0 min 05 s",
+        f"{'all notebooks':<48} 1 min 08 s",
+    ]
+    make = (PROJECT_ROOT / "Makefile").read_text()
+    assert "-p tests.nbval_times" in make.split("\nnotebooks:", 1)[1].split("\n\n", 1)[0]
