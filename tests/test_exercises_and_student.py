@@ -63,6 +63,10 @@ def test_student_copies_of_the_course_notebooks(tmp_path):
     for name in removed:
         copy = nbformat.read(tmp_path / name, as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
+        assert not any(c.source.startswith("**Answers.**") for c in copy.cells), (
+            f"{name}: the questionnaire's answers are left out"
+        )
+        assert any("## Questionnaire" in c.source for c in copy.cells), "the questions stay"
 
 
 @pytest.mark.slow
@@ -92,7 +96,7 @@ def test_dropout_choice_check_applies_the_rule_to_the_learners_heads(capsys):
         "the hint does not give it away"
     )
     assert not exercises.check_dropout_choice({0.2: good, 0.5: untrained}, data, 0.5)
-    assert "does not have one Dropout layer at that rate" in capsys.readouterr().out
+    assert "does not drop out at that rate" in capsys.readouterr().out
     # Dropout does nothing at prediction time: the same weights at rate 0 tie, and ties go to
     # the smaller rate.
     same = keras.models.clone_model(good)
@@ -101,6 +105,11 @@ def test_dropout_choice_check_applies_the_rule_to_the_learners_heads(capsys):
     assert exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.0)
     assert not exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.5)
     assert not exercises.check_dropout_choice({0.5: good}, data, 0.5), "one head is no choice"
+    # train_head leaves the Dropout layer out at rate 0: such a head counts as rate 0.
+    plain, _ = train_head(data, data, 2, dropout=0.0, epochs=1, verbose=False)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
+    exercises.check_dropout_choice({0.0: plain, 0.5: good}, data, 0.5)
+    assert "does not drop out" not in capsys.readouterr().out
 
 
 def test_gain_is_noise_check_uses_the_paired_test(colour_folder, capsys):

@@ -6,50 +6,10 @@ or ``False``. Nothing is hard-coded: the answer is recomputed every time. ``chec
 small functions; ``decisions``: choices made from measurements, checked against the stated rule.
 """
 
-from tl_helpers.exercises.checks import (
-    check_candidate_rows,
-    check_flatten_head_parameters,
-    check_most_confident_mistake,
-    check_most_confused_pair,
-    check_overlap_function,
-    check_pareto_labels,
-    check_pitfalls_found,
-    check_predicted_class,
-    check_recall_from_confusion,
-    check_resize_changes,
-    check_shipping_choice,
-    check_slowdown,
-    check_smallest_image,
-    check_test_counts,
-    check_top_k_function,
-    check_trainable_batchnorm,
-    check_trainable_layer_count,
-)
-from tl_helpers.exercises.decisions import (
-    check_dropout_choice,
-    check_gain_is_noise,
-    check_test_photos_needed,
-)
+from tl_helpers.exercises import checks, decisions
+from tl_helpers.exercises.checks import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.exercises.decisions import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__ = [
-    "check_candidate_rows",
-    "check_dropout_choice",
-    "check_flatten_head_parameters",
-    "check_gain_is_noise",
-    "check_most_confident_mistake",
-    "check_most_confused_pair",
-    "check_overlap_function",
-    "check_pareto_labels",
-    "check_pitfalls_found",
-    "check_predicted_class",
-    "check_recall_from_confusion",
-    "check_resize_changes",
-    "check_shipping_choice",
-    "check_slowdown",
-    "check_smallest_image",
-    "check_test_counts",
-    "check_test_photos_needed",
-    "check_top_k_function",
-    "check_trainable_batchnorm",
-    "check_trainable_layer_count",
-]
+__all__: list[str] = []
+__all__ += checks.__all__
+__all__ += decisions.__all__

@@ -8,7 +8,6 @@ from pathlib import Path
 from tl_helpers.data.splits import DatasetSplits, Split
 
 __all__ = [
-    "verdict",
     "check_candidate_rows",
     "check_flatten_head_parameters",
     "check_most_confident_mistake",

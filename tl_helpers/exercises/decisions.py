@@ -19,8 +19,11 @@ __all__ = ["check_dropout_choice", "check_gain_is_noise", "check_test_photos_nee
 
 
 def _dropout_rate(head: keras.Model) -> float | None:
+    """The head's one dropout rate (0 when it has no Dropout layer); None if it has several."""
     rates = [layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)]
-    return float(rates[0]) if len(rates) == 1 else None
+    if len(rates) > 1:
+        return None
+    return float(rates[0]) if rates else 0.0
 
 
 def check_dropout_choice(
@@ -36,7 +39,9 @@ def check_dropout_choice(
         found = _dropout_rate(head)
         if found is None or abs(found - rate) > 1e-9:
             return verdict(
-                False, "", f"the head under key {rate} does not have one Dropout layer at that rate"
+                False,
+                "",
+                f"the head under key {rate} does not drop out at that rate (its Dropout layer says otherwise)",
             )
     correct = {
         rate: int(

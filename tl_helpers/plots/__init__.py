@@ -5,42 +5,10 @@ save them with ``figure.savefig(path)``. In a notebook, a returned figure is sho
 
 ``figures``: data, training and evaluation; ``comparisons``: a wrong way next to the right way."""
 
-from tl_helpers.plots.comparisons import (
-    outcome_bars,
-    outcome_curves,
-    photo_at_size,
-    pitfall_overview,
-)
-from tl_helpers.plots.figures import (
-    PhotoGrid,
-    accuracy_over_time,
-    augmentation_grid,
-    confident_mistakes,
-    confusion_matrix,
-    deployment_plot,
-    feature_pca,
-    gradcam_grid,
-    learning_curves,
-    pareto_plot,
-    sample_grid,
-    show_figures_inline,
-)
+from tl_helpers.plots import comparisons, figures
+from tl_helpers.plots.comparisons import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.plots.figures import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__ = [
-    "PhotoGrid",
-    "accuracy_over_time",
-    "augmentation_grid",
-    "confident_mistakes",
-    "confusion_matrix",
-    "deployment_plot",
-    "feature_pca",
-    "gradcam_grid",
-    "learning_curves",
-    "outcome_bars",
-    "outcome_curves",
-    "pareto_plot",
-    "photo_at_size",
-    "pitfall_overview",
-    "sample_grid",
-    "show_figures_inline",
-]
+__all__: list[str] = []
+__all__ += comparisons.__all__
+__all__ += figures.__all__
