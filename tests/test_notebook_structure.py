@@ -1,7 +1,9 @@
-"""Every course notebook opens with goals, prerequisites and a run time, and has checked exercises."""
+"""Every course notebook opens with goals, prerequisites and a run time, ends with a questionnaire
+whose answers are hidden, and has checked exercises; notebook 05 shows every pitfall in a figure."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -85,3 +87,77 @@ def test_notebook_uses_the_one_namespace_and_asks_for_its_settings(path):
             if line.strip().startswith("from tl_helpers"):
                 names = {name.strip() for name in line.split(" import ", 1)[1].split(",")}
                 assert names <= allowed, f"{path.name}: use tl.<name> instead of {line.strip()}"
+
+
+def _numbered(text: str) -> list[str]:
+    return re.findall(r"^(\d+)\. ", text, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_ends_with_a_questionnaire_and_hidden_answers(path):
+    cells = nbformat.read(path, as_version=4).cells
+    at = [
+        i
+        for i, c in enumerate(cells)
+        if c.cell_type == "markdown" and "## Questionnaire" in c.source
+    ]
+    assert len(at) == 1, f"{path.name}: one questionnaire"
+    questions = _numbered(cells[at[0]].source.split("## Questionnaire", 1)[1])
+    assert 6 <= len(questions) <= 10, f"{path.name}: 6-10 questions, found {len(questions)}"
+    assert questions == [str(n) for n in range(1, len(questions) + 1)]
+    why = [
+        q
+        for q in cells[at[0]].source.split("## Questionnaire", 1)[1].splitlines()
+        if re.match(r"\d+\. ", q)
+    ]
+    assert all(q.rstrip().endswith("?") for q in why), f"{path.name}: every item is a question"
+    answers = cells[at[0] + 1]
+    assert answers.cell_type == "markdown" and "solution" in answers.metadata.get("tags", []), (
+        f"{path.name}: the answers follow in a markdown cell tagged solution"
+    )
+    assert _numbered(answers.source) == questions, f"{path.name}: one answer per question"
+    exercises = next(
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source
+    )
+    assert at[0] < exercises, "the questionnaire comes before the exercises"
+
+
+def _has_figure(cell) -> bool:
+    return cell.cell_type == "code" and any(
+        "image/png" in output.get("data", {}) or "image/jpeg" in output.get("data", {})
+        for output in cell.get("outputs", [])
+    )
+
+
+def test_every_pitfall_has_a_figure_and_the_summary_shows_all_of_them():
+    cells = nbformat.read(NOTEBOOKS[0].parent / "05_pitfalls.ipynb", as_version=4).cells
+    anchors = [
+        (i, m.group(1))
+        for i, c in enumerate(cells)
+        if (m := re.search(r'<a id="(\w+)"></a>', c.source))
+    ]
+    sections = [name for _, name in anchors]
+    assert sections == [str(n) for n in range(1, 14)] + ["summary"], sections
+    bounds = [i for i, _ in anchors] + [
+        next(i for i, c in enumerate(cells) if "## Exercises" in c.source)
+    ]
+    for (start, name), end in zip(anchors, bounds[1:]):
+        figures = [c for c in cells[start:end] if _has_figure(c)]
+        assert figures, f"section {name} of notebook 05 has no figure"
+        calls = [c.source for c in figures]
+        assert all("tl.plots." in source for source in calls), "figures are built with tl.plots"
+    summary_cells = cells[anchors[-1][0] : bounds[-1]]
+    assert any("pitfall_overview" in c.source and _has_figure(c) for c in summary_cells)
+
+
+# The figures each notebook teaches with (a solution's figure included): losing one fails here.
+FIGURES = {"01": 4, "02": 5, "03": 2, "04": 4, "05": 14, "06": 2, "07": 1, "08": 2}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_shows_its_figures(path):
+    cells = nbformat.read(path, as_version=4).cells
+    count = sum(_has_figure(c) for c in cells)
+    assert count >= FIGURES[path.name[:2]], (
+        f"{path.name}: {count} figures, expected {FIGURES[path.name[:2]]}"
+    )
