@@ -89,7 +89,8 @@ def test_dropout_choice_check_applies_the_rule_to_the_learners_heads(capsys):
     )
     heads = {0.2: untrained, 0.5: good}
     assert exercises.check_dropout_choice(heads, data, 0.5)
-    assert "0.5 by the rule" in capsys.readouterr().out
+    verdict = capsys.readouterr().out
+    assert "0.5 by the rule" in verdict and "beyond noise" in verdict, verdict
     assert not exercises.check_dropout_choice(heads, data, 0.2)
     hint = capsys.readouterr().out
     assert "not the rate the rule picks" in hint and "0.5" not in hint, (
@@ -103,6 +104,7 @@ def test_dropout_choice_check_applies_the_rule_to_the_learners_heads(capsys):
     same.set_weights(good.get_weights())
     next(layer for layer in same.layers if isinstance(layer, keras.layers.Dropout)).rate = 0.0
     assert exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.0)
+    assert "differ by 0 of 120 validation photos, within noise" in capsys.readouterr().out
     assert not exercises.check_dropout_choice({0.0: same, 0.5: good}, data, 0.5)
     assert not exercises.check_dropout_choice({0.5: good}, data, 0.5), "one head is no choice"
     # train_head leaves the Dropout layer out at rate 0: such a head counts as rate 0.

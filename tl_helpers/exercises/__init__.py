@@ -10,6 +10,6 @@ from tl_helpers.exercises import checks, decisions
 from tl_helpers.exercises.checks import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.exercises.decisions import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__: list[str] = []
+__all__ = []  # filled from the modules below: one list each, not a copy
 __all__ += checks.__all__
 __all__ += decisions.__all__

@@ -43,23 +43,23 @@ def check_dropout_choice(
                 "",
                 f"the head under key {rate} does not drop out at that rate (its Dropout layer says otherwise)",
             )
-    correct = {
-        rate: int(
-            np.sum(probabilities(head, validation.features).argmax(axis=1) == validation.labels)
-        )
+    right = {
+        rate: probabilities(head, validation.features).argmax(axis=1) == validation.labels
         for rate, head in heads.items()
     }
-    best = max(correct.values())
-    picked = min(rate for rate, count in correct.items() if count == best)
-    spread = best - min(correct.values())
+    counts = {rate: int(np.sum(hits)) for rate, hits in right.items()}
+    picked = min(rate for rate, count in counts.items() if count == max(counts.values()))
+    worst = min(counts, key=lambda rate: counts[rate])
+    paired = mcnemar_exact(right[worst], right[picked])  # the largest gap among the rates
     noise = (
-        "a difference that small is within noise: any of them would do, and the rule picks the simplest"
-        if spread <= 2
-        else "a clear difference, worth acting on"
+        f"within noise (exact McNemar p = {paired.p_value:.2f}): any of them would do, and the rule keeps the simplest"
+        if paired.p_value >= 0.05
+        else f"beyond noise (exact McNemar p = {paired.p_value:.3f}): the rate matters here"
     )
     return verdict(
         choice == picked,
-        f"{picked} by the rule; the heads differ by {spread} of {len(validation)} validation photos: {noise}.",
+        f"{picked} by the rule; the best and worst heads differ by {counts[picked] - counts[worst]} of "
+        f"{len(validation)} validation photos, {noise}.",
         "that is not the rate the rule picks: count each head's correct validation photos "
         "(a tie goes to the smallest rate).",
     )

@@ -9,6 +9,6 @@ from tl_helpers.plots import comparisons, figures
 from tl_helpers.plots.comparisons import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.plots.figures import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__: list[str] = []
+__all__ = []  # filled from the modules below: one list each, not a copy
 __all__ += comparisons.__all__
 __all__ += figures.__all__
