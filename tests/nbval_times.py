@@ -18,7 +18,10 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {round(seconds % 60):02d} s"
+    minutes, rest = divmod(
+        round(seconds), 60
+    )  # round first: 59.6 s is "1 min 00 s", not "0 min 60 s"
+    return f"{minutes} min {rest:02d} s"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
