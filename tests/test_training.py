@@ -1,11 +1,8 @@
-"""Feature cache, head training, recipes, fine-tuning and the distribution strategy."""
+"""Feature cache, head training, recipes and fine-tuning (strategies: ``test_distributed.py``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -242,47 +239,3 @@ def test_history_joins_phases():
         and history.fine_tune_start == 2
         and history.epochs == 3
     )
-
-
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus_trains_an_equivalent_head():
-    """Two replicas each see half of every batch: the head they train must classify like the head
-    one device trains on whole batches (weights agree only roughly: the replicas' float sums run
-    in another order, and issue 19 measures the rest)."""
-    script = textwrap.dedent(
-        """
-        import numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from tl_helpers.training import FeatureSet, distribution_strategy, train_head
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = distribution_strategy(devices)
-        assert isinstance(strategy, tf.distribute.MirroredStrategy), type(strategy)
-        assert strategy.num_replicas_in_sync == 2
-        rng = np.random.default_rng(0)
-        labels = np.repeat([0, 1], 32).astype("int32")
-        features = (labels[:, None] * 4 + rng.normal(0, 1, (64, 8))).astype("float32")
-        data = FeatureSet(features, labels, tuple(str(i) for i in range(64)))
-        options = dict(epochs=10, batch_size=16, dropout=0.0, learning_rate=0.05, patience=20, verbose=False)
-        mirrored, history = train_head(data, data, 2, strategy=strategy, **options)
-        single, _ = train_head(data, data, 2, strategy=tf.distribute.get_strategy(), **options)
-        agree = np.mean(mirrored.predict(features, verbose=0).round() == single.predict(features, verbose=0).round())
-        print("accuracy", history.history["val_accuracy"][-1], "agreement", agree)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    words = result.stdout.split()
-    accuracy, agreement = float(words[words.index("accuracy") + 1]), float(words[-1])
-    assert accuracy > 0.9, result.stdout
-    assert agreement >= 0.95, f"two replicas trained another head than one device: {result.stdout}"
-
-
-def test_single_device_gets_the_default_strategy():
-    import tensorflow as tf
-
-    from tl_helpers.training import distribution_strategy
-
-    assert distribution_strategy(["/cpu:0"]) is tf.distribute.get_strategy()

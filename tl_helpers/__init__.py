@@ -74,6 +74,8 @@ _API: dict[str, str] = {
     "check_training_folder": "tl_helpers.training",
     "train_folder": "tl_helpers.training",
     "train_splits": "tl_helpers.training",
+    "distribution_strategy": "tl_helpers.training",
+    "current_worker": "tl_helpers.training",
     # choosing a backbone; what transfer buys
     "measure_candidate": "tl_helpers.training",
     "pareto_front": "tl_helpers.training",
@@ -179,6 +181,8 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         check_training_folder,
         choose_candidate,
         classifier_from_head,
+        current_worker,
+        distribution_strategy,
         extract_activations,
         extract_features,
         fast_fine_tune,

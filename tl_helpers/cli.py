@@ -3,6 +3,7 @@
     python -m tl_helpers data fetch NAME          download (or take from the mirror) and check a dataset
     python -m tl_helpers data info NAME           where it lives; counts per split and class
     python -m tl_helpers train DATA_DIR --out model.keras [--fast] [--backbone B] [--blocks N] [--epochs E]
+                                [--strategy {auto,mirrored,multi-worker}] [--backup-dir DIR]
     python -m tl_helpers evaluate MODEL DATA_DIR [--json] [--tta]
     python -m tl_helpers predict MODEL IMAGE... [--json] [--tta]
     python -m tl_helpers export MODEL.keras --format {saved_model,litert,onnx} [--quantize Q]
@@ -26,7 +27,6 @@ exit code 130 and a one-line note, leaving no half-written file behind.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ from tl_helpers import config, data
 from tl_helpers.deploy.command import add_export_command
 from tl_helpers.errors import CourseError
 from tl_helpers.interrupts import INTERRUPTED, CtrlC
+from tl_helpers.train_command import add_train_command, train_recipe
 
 __all__ = ["build_parser", "main", "train_recipe"]
 
@@ -86,68 +87,6 @@ def _data_manifest(args: argparse.Namespace) -> int:
     )  # only a complete, decodable copy may define the list
     count = data.write_manifest(root, spec, spec.file_manifest)
     print(f"wrote {count} checksums to {spec.file_manifest}")
-    return 0
-
-
-def train_recipe(args: argparse.Namespace) -> config.TrainRecipe:
-    """The recipe ``train`` runs: ``TRAIN_DEFAULT`` (or ``TRAIN_FAST`` with ``--fast``), with any
-    of ``--backbone``, ``--image-size``, ``--blocks``, ``--fine-tune-epochs`` given replacing its
-    value."""
-    base = config.TRAIN_FAST if args.fast else config.TRAIN_DEFAULT
-    chosen = {
-        "backbone": args.backbone,
-        "image_size": args.image_size,
-        "blocks": args.blocks,
-        "fine_tune_epochs": args.fine_tune_epochs,
-    }
-    return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
-
-
-def _train(args: argparse.Namespace) -> int:
-    from tl_helpers.evaluation import evaluate
-    from tl_helpers.models.saving import check_model_path, save_classifier
-    from tl_helpers.training import train_folder
-
-    # Settings that would only fail after minutes of training are checked first.
-    check_model_path(args.out)
-    config.cache_dir()
-    recipe = train_recipe(args)
-    print(
-        f"recipe: {recipe.backbone} at {recipe.image_size} px, "
-        + (f"top {recipe.blocks} blocks fine-tuned" if recipe.blocks else "feature extraction")
-        + (" (--fast)" if args.fast else "")
-    )
-    trained = train_folder(
-        args.data_dir,
-        backbone=recipe.backbone,
-        image_size=recipe.image_size,
-        epochs=args.epochs,
-        blocks=recipe.blocks,
-        fine_tune_epochs=recipe.fine_tune_epochs,
-        validation_fraction=args.validation_fraction,
-        test_fraction=args.test_fraction,
-        verbose=args.verbose,
-    )
-    splits, history = trained.splits, trained.history
-    print(
-        f"classes: {', '.join(splits.class_names)}; train {len(splits.train)}, validation {len(splits.validation)}, test {len(splits.test)} images"
-    )
-    head_epochs = history.fine_tune_start if history.fine_tune_start is not None else history.epochs
-    print(
-        f"head trained for {head_epochs} epochs"
-        + (
-            f", then fine-tuned for {history.epochs - head_epochs}"
-            if history.fine_tune_start is not None
-            else ""
-        )
-    )
-    # The saved model's own score (early stopping restored its best epoch), not the best epoch seen, which is optimistic.
-    print(
-        f"validation accuracy of the saved model: {evaluate(trained.model, splits.validation).accuracy_text()}"
-    )
-    if len(splits.test):
-        print("test split (read once):\n" + evaluate(trained.model, splits.test).table())
-    print(f"saved {save_classifier(trained.model, args.out)}")
     return 0
 
 
@@ -248,58 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(handler=handler)
 
-    train = commands.add_parser(
-        "train", help="train a classifier on a folder of class_name/image files"
-    )
-    train.add_argument(
-        "data_dir",
-        help="folder with one sub-folder of images per class (or train/ and validation/)",
-    )
-    train.add_argument("--out", required=True, help="where to save the model (.keras)")
-    default, fast = config.TRAIN_DEFAULT, config.TRAIN_FAST
-    train.add_argument(
-        "--fast",
-        action="store_true",
-        help=f"the quickest recipe ({fast.backbone} at {fast.image_size} px, feature extraction) "
-        "instead of the default chosen on validation",
-    )
-    train.add_argument(
-        "--backbone",
-        help=f"backbone name (default {default.backbone}; an unknown name lists the valid ones)",
-    )
-    train.add_argument("--image-size", type=int, help=f"default {default.image_size}")
-    train.add_argument(
-        "--epochs",
-        type=int,
-        default=50,
-        help="most epochs for the head (early stopping usually ends sooner)",
-    )
-    train.add_argument(
-        "--blocks",
-        type=int,
-        help="also fine-tune the top N blocks of the base, on cached activations "
-        f"(default {default.blocks}; 0: feature extraction only)",
-    )
-    train.add_argument("--fine-tune-epochs", type=int, help=f"default {default.fine_tune_epochs}")
-    train.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=0.15,
-        help="carved by file name when there is no validation/ folder",
-    )
-    train.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.0,
-        help="also hold out a test split (class-folder layout only)",
-    )
-    train.add_argument(
-        "--verbose",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="one line per epoch (--no-verbose: only the results)",
-    )
-    train.set_defaults(handler=_train)
+    add_train_command(commands)
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, per-class recall and counts of a saved model on a folder"

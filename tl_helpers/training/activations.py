@@ -20,6 +20,8 @@ from tl_helpers.errors import CourseError
 from tl_helpers.storage import read_arrays, rows_match, save_arrays
 from tl_helpers.training.cutting import BackboneParts
 from tl_helpers.training.features import cache_key
+from tl_helpers.training.sharding import frozen_copy, sharded_pass
+from tl_helpers.training.strategy import current_worker
 
 __all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
 
@@ -54,14 +56,19 @@ def extract_activations(
     batch_size: int = 32,
     use_cache: bool = True,
     verbose: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> ActivationSet:
     """Run the frozen bottom of ``parts`` (``split_backbone``) over a split once, at the
     bottom's input size (and over the mirror images when ``flips``).
 
-    Cached on disk like pooled features, keyed additionally by where the base was cut.
+    Cached on disk like pooled features, keyed additionally by where the base was cut. With a
+    ``strategy``, the pass is split across its devices and workers, as in ``extract_features``.
     """
-    size, bottom, cut = parts.image_size, parts.bottom, parts.cut
+    size, cut = parts.image_size, parts.cut
     labels = np.asarray(split.labels, dtype=np.int32)
+    worker = current_worker(strategy)
+    if worker.count > 1 and not use_cache:
+        raise CourseError("workers share the frozen pass through the cache: keep use_cache=True")
     key = f"{cache_key(parts.spec.name, 'imagenet', size, split)[:40]}-{parts.cache_name}-{'flips' if flips else 'plain'}"
     path = config.cache_dir() / "activations" / f"{key}.npz" if use_cache else None
     names = ("activations", "flipped") if flips else ("activations",)
@@ -71,29 +78,51 @@ def extract_activations(
             stored["activations"], stored.get("flipped"), labels, split.files, cut, from_cache=True
         )
 
-    start = time.perf_counter()
-    plain, mirrored = [], []
-    images = make_dataset(split, image_size=size, batch_size=batch_size, cache=False).map(
-        lambda x, _y: x
-    )
-    progress = keras.utils.Progbar(len(split), unit_name="image") if verbose else None
-    for batch in images:
-        plain.append(_compact(bottom(batch, training=False).numpy()))
-        if flips:
-            mirrored.append(
-                _compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
-            )
-        if progress is not None:
-            progress.add(int(batch.shape[0]))
-    activations = np.concatenate(plain)
-    flipped = np.concatenate(mirrored) if flips else None
-    seconds = time.perf_counter() - start
-    if path is not None:
-        save_arrays(
-            path, activations=activations, **({} if flipped is None else {"flipped": flipped})
+    bottom = frozen_copy(parts.bottom, strategy)
+    replicated = bottom is not parts.bottom
+
+    def compute(part: Split) -> dict[str, np.ndarray]:
+        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
+            lambda x, _y: x
         )
+        if replicated:  # several devices: predict splits each batch and joins in order
+            shown = 1 if verbose else 0
+            computed = {"activations": _compact(bottom.predict(images, verbose=shown))}
+            if flips:
+                mirrored = images.map(tf.image.flip_left_right)
+                computed["flipped"] = _compact(bottom.predict(mirrored, verbose=shown))
+            return computed
+        plain, mirrored_parts = [], []
+        progress = keras.utils.Progbar(len(part), unit_name="image") if verbose else None
+        for batch in images:
+            plain.append(_compact(bottom(batch, training=False).numpy()))
+            if flips:
+                mirrored_parts.append(
+                    _compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
+                )
+            if progress is not None:
+                progress.add(int(batch.shape[0]))
+        computed = {"activations": np.concatenate(plain)}
+        if flips:
+            computed["flipped"] = np.concatenate(mirrored_parts)
+        return computed
+
+    start = time.perf_counter()
+    if path is not None and worker.count > 1:
+        arrays = sharded_pass(split, path, worker, compute, names)
+    else:
+        arrays = compute(split)
+        if path is not None:
+            save_arrays(path, **arrays)
+    seconds = time.perf_counter() - start
     return ActivationSet(
-        activations, flipped, labels, split.files, cut, from_cache=False, seconds=seconds
+        arrays["activations"],
+        arrays.get("flipped"),
+        labels,
+        split.files,
+        cut,
+        from_cache=False,
+        seconds=seconds,
     )
 
 

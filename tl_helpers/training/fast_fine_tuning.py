@@ -19,16 +19,31 @@ images as usual.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import keras
 import numpy as np
 
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.errors import CourseError
-from tl_helpers.models import classifier_parts, compile_classifier, is_binary, unfreeze_top
+from tl_helpers.models import (
+    ClassifierParts,
+    classifier_parts,
+    compile_classifier,
+    is_binary,
+    unfreeze_top,
+)
 from tl_helpers.training.activations import ActivationSet, activation_dataset
 from tl_helpers.training.cutting import split_backbone
 from tl_helpers.training.features import FeatureSet
-from tl_helpers.training.recipes import TrainingHistory, set_seeds, training_callbacks
+from tl_helpers.training.recipes import (
+    TrainingHistory,
+    backup_callback,
+    distributed_data,
+    set_seeds,
+    training_callbacks,
+)
 
 __all__ = ["fast_fine_tune", "pooled_features"]
 
@@ -60,6 +75,14 @@ def pooled_features(
     )
 
 
+def _trainer(top: keras.Model, parts: ClassifierParts, channels: int) -> keras.Model:
+    """A training model made of the classifier's own layer objects: the top blocks, then its
+    pooling and head (BatchNorm stays in inference mode: ``unfreeze_top`` keeps it frozen)."""
+    inputs = keras.Input(shape=(None, None, channels), name="activations")
+    x = top(inputs, training=False)
+    return keras.Model(inputs, parts.head(parts.pooling(x)), name="fast_fine_tuning")
+
+
 def fast_fine_tune(
     model: keras.Model,
     train: ActivationSet,
@@ -75,6 +98,8 @@ def fast_fine_tune(
     history: TrainingHistory | None = None,
     seed: int = DEFAULT_SEED,
     verbose: bool = True,
+    backup_dir: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingHistory:
     """Fine-tune the top ``blocks`` blocks of a classifier's base (and its head) on cached
     activations cut before those blocks. Like ``fine_tune``: BatchNorm stays frozen and in
@@ -82,7 +107,11 @@ def fast_fine_tune(
     recompiled at the end so it is ready to evaluate, save and predict on images.
 
     ``crop`` (cells, at most a quarter of the map) shifts the stored activation map at random;
-    ``label_smoothing`` softens the targets, which slows memorising a small training set."""
+    ``label_smoothing`` softens the targets, which slows memorising a small training set.
+
+    Under a strategy (build the classifier in ``strategy.scope()``), ``batch_size`` is the global
+    batch, split across the replicas, so the learning rate needs no scaling; with ``backup_dir``
+    a killed run resumes from its last finished epoch (``backup_callback``)."""
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     parts = classifier_parts(model)
@@ -103,47 +132,51 @@ def fast_fine_tune(
     set_seeds(seed)
     binary = is_binary(model)
     num_classes = 2 if binary else int(model.output_shape[-1])
-    # A training model made of the same layer objects: the top blocks, then the classifier's head.
-    inputs = keras.Input(shape=(None, None, train.activations.shape[-1]), name="activations")
-    x = top(
-        inputs, training=False
-    )  # BatchNorm stays in inference mode because unfreeze_top keeps it frozen
-    trainer = keras.Model(inputs, parts.head(parts.pooling(x)), name="fast_fine_tuning")
-
     unfrozen = unfreeze_top(model, blocks=blocks)
-    loss = (
-        keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-        if binary
-        else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    )
-    accuracy = (
-        keras.metrics.BinaryAccuracy(name="accuracy")
-        if binary
-        else keras.metrics.CategoricalAccuracy(name="accuracy")
-    )
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
+    # Under a strategy, the training model, its optimizer and metrics are built in its scope.
+    with model.distribute_strategy.scope():
+        trainer = _trainer(top, parts, train.activations.shape[-1])
+        loss = (
+            keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+            if binary
+            else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        )
+        accuracy = (
+            keras.metrics.BinaryAccuracy(name="accuracy")
+            if binary
+            else keras.metrics.CategoricalAccuracy(name="accuracy")
+        )
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy]
+        )
     if verbose:
         height, width = train.activations.shape[1:3]
         print(
             f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; training them on cached {height}x{width} "
             f"activations with learning rate {learning_rate:g}"
         )
+    backup = [backup_callback(backup_dir, model)] if backup_dir is not None else []
     fitted = trainer.fit(
-        activation_dataset(
-            train,
-            num_classes,
-            binary=binary,
-            batch_size=batch_size,
-            augment=True,
-            crop=crop,
-            seed=seed,
+        distributed_data(
+            activation_dataset(
+                train,
+                num_classes,
+                binary=binary,
+                batch_size=batch_size,
+                augment=True,
+                crop=crop,
+                seed=seed,
+            )
         ),
-        validation_data=activation_dataset(validation, num_classes, binary=binary, batch_size=128),
+        validation_data=distributed_data(
+            activation_dataset(validation, num_classes, binary=binary, batch_size=128)
+        ),
         epochs=epochs,
-        callbacks=training_callbacks(patience, verbose, "fine-tune "),
+        callbacks=[*backup, *training_callbacks(patience, verbose, "fine-tune "), *callbacks],
         shuffle=False,  # the dataset shuffles itself
         verbose=0,
     )
     # The classifier shares every trained layer; compiling it records the new trainable state.
-    compile_classifier(model, learning_rate)
+    with model.distribute_strategy.scope():
+        compile_classifier(model, learning_rate)
     return (history or TrainingHistory()).extend(fitted.history, fine_tuning=True)

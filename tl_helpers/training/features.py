@@ -22,6 +22,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import tl_helpers
 from tl_helpers import config
@@ -29,7 +30,10 @@ from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone
 from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
+from tl_helpers.errors import CourseError
 from tl_helpers.storage import read_arrays, rows_match, save_arrays
+from tl_helpers.training.sharding import frozen_copy, sharded_pass
+from tl_helpers.training.strategy import current_worker
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -112,10 +116,17 @@ def extract_features(
     weights: str = "imagenet",
     use_cache: bool = True,
     verbose: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> FeatureSet:
-    """Pooled features of every image in ``split``, from the cache when possible."""
+    """Pooled features of every image in ``split``, from the cache when possible.
+
+    With a ``strategy`` (``distribution_strategy``), the frozen pass is split across its devices
+    and workers (``training.sharding``); the result is the same array, in the same order."""
     size = size_pair(image_size)
     labels = np.asarray(split.labels, dtype=np.int32)
+    worker = current_worker(strategy)
+    if worker.count > 1 and not use_cache:
+        raise CourseError("workers share the frozen pass through the cache: keep use_cache=True")
     path = (
         config.cache_dir() / "features" / f"{cache_key(backbone, weights, size, split)}.npz"
         if use_cache
@@ -125,13 +136,19 @@ def extract_features(
     if stored is not None:
         return FeatureSet(stored["features"], labels, split.files, from_cache=True)
 
+    def compute(part: Split) -> dict[str, np.ndarray]:
+        model = frozen_copy(pooled_backbone(backbone, size, weights), strategy)
+        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
+            lambda x, _y: x
+        )
+        return {"features": model.predict(images, verbose=1 if verbose else 0).astype(np.float32)}
+
     start = time.perf_counter()
-    model = pooled_backbone(backbone, size, weights)
-    images = make_dataset(split, image_size=size, batch_size=batch_size, cache=False).map(
-        lambda x, _y: x
-    )
-    features = model.predict(images, verbose=1 if verbose else 0).astype(np.float32)
+    if path is not None and worker.count > 1:
+        features = sharded_pass(split, path, worker, compute, ("features",))["features"]
+    else:
+        features = compute(split)["features"]
+        if path is not None:
+            save_arrays(path, features=features)
     seconds = time.perf_counter() - start
-    if path is not None:
-        save_arrays(path, features=features)
     return FeatureSet(features, labels, split.files, from_cache=False, seconds=seconds)

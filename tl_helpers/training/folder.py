@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from tl_helpers.backbones import DEFAULT_BACKBONE, build_backbone
 from tl_helpers.config import DEFAULT_SEED
@@ -78,6 +79,8 @@ def train_folder(
     test_fraction: float = 0.0,
     seed: int = DEFAULT_SEED,
     verbose: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
+    backup_dir: str | Path | None = None,
 ) -> FolderTraining:
     """Check and split ``data_dir``, then ``train_splits``: a head on cached features, optionally
     the top ``blocks`` blocks of the base fine-tuned; returns the complete image classifier.
@@ -95,6 +98,8 @@ def train_folder(
         fine_tune_learning_rate=fine_tune_learning_rate,
         seed=seed,
         verbose=verbose,
+        strategy=strategy,
+        backup_dir=backup_dir,
     )
 
 
@@ -109,11 +114,17 @@ def train_splits(
     fine_tune_learning_rate: float = 1e-4,
     seed: int = DEFAULT_SEED,
     verbose: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
+    backup_dir: str | Path | None = None,
 ) -> FolderTraining:
     """The course's recipe on splits already made (a folder's, or a catalogued dataset's): the
     frozen bottom runs once over the training photos and their mirror images, a head trains on
     the pooled features, and with ``blocks`` the top blocks are fine-tuned on the stored
-    activations. The test split is never read."""
+    activations. The test split is never read.
+
+    With a ``strategy`` (``distribution_strategy``), the frozen pass is split across its devices
+    and workers and the fine-tuning runs under it; the head trains on one device (seconds).
+    ``backup_dir`` lets a killed fine-tuning resume from its last finished epoch."""
     if epochs < 1 or fine_tune_epochs < 1:
         raise CourseError(
             f"epochs must be at least 1, got epochs={epochs}, fine_tune_epochs={fine_tune_epochs}"
@@ -121,8 +132,10 @@ def train_splits(
     if blocks < 0:
         raise CourseError(f"blocks (how many blocks to fine-tune) cannot be negative, got {blocks}")
     parts = split_backbone(build_backbone(backbone, (image_size, image_size)), max(blocks, 1))
-    train = extract_activations(parts, splits.train, verbose=False)
-    validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
+    train = extract_activations(parts, splits.train, verbose=False, strategy=strategy)
+    validation = extract_activations(
+        parts, splits.validation, flips=False, verbose=False, strategy=strategy
+    )
     if verbose:
         source = (
             "read from the cache"
@@ -141,7 +154,9 @@ def train_splits(
         seed=seed,
         verbose=verbose,
     )
-    model = classifier_from_head(head, backbone, splits.class_names, image_size)
+    # Built in the strategy's scope: its variables then live on every replica for fine-tuning.
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = classifier_from_head(head, backbone, splits.class_names, image_size)
     if blocks:
         history = fast_fine_tune(
             model,
@@ -153,5 +168,6 @@ def train_splits(
             history=history,
             seed=seed,
             verbose=verbose,
+            backup_dir=backup_dir,
         )
     return FolderTraining(model, splits, history)

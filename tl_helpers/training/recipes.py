@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -31,14 +32,16 @@ from tl_helpers.models import (
     unfreeze_top,
 )
 from tl_helpers.training.features import FeatureSet, extract_features
-from tl_helpers.training.strategy import distribution_strategy
+from tl_helpers.training.strategy import current_worker
 
 __all__ = [
     "EpochLine",
     "FeatureExtractionResult",
     "TrainingHistory",
+    "backup_callback",
     "balanced_class_weights",
     "classifier_from_head",
+    "distributed_data",
     "feature_extraction",
     "fine_tune",
     "fit",
@@ -109,6 +112,40 @@ def training_callbacks(
     return [stop, EpochLine(label)] if verbose else [stop]
 
 
+def backup_callback(backup_dir: str | Path, model: keras.Model) -> keras.callbacks.BackupAndRestore:
+    """``BackupAndRestore`` in this worker's own folder under ``backup_dir``: the weights,
+    optimizer state and epoch count are saved after every epoch, and a run that was killed
+    resumes from the last finished epoch when started again with the same ``backup_dir`` (the
+    folder is deleted when training ends). Early stopping starts counting afresh after a resume.
+    Each worker keeps its own copy, so that two never write the same file."""
+    worker = current_worker(model.distribute_strategy)
+    return _WorkerBackup(str(Path(backup_dir) / f"worker-{worker.index}"))
+
+
+class _WorkerBackup(keras.callbacks.BackupAndRestore):
+    """Keras's backup in a worker's sub-folder; the shared parent goes too once it is empty."""
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        super().on_train_end(logs)
+        try:
+            Path(self.backup_dir).parent.rmdir()
+        except OSError:
+            pass  # another worker's backup is still there (it removes the folder when it ends)
+
+
+def distributed_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` marked to be split across workers by element (``AutoShardPolicy.DATA``).
+
+    Every worker then builds the same batches as one process would and keeps its own slice of
+    each: the global batch is ``batch_size``, each of ``n`` replicas computes ``batch_size / n``
+    examples, and the summed gradients equal one process's, so the learning rate stays as it is.
+    (The course's datasets are made from lists of files or arrays, which the default policy
+    would try to split by file and, failing, split this way after a warning.)"""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 # ----------------------------------------------------------------------------------------------
 # Fast feature extraction
 # ----------------------------------------------------------------------------------------------
@@ -135,7 +172,6 @@ def train_head(
     patience: int = 5,
     seed: int = DEFAULT_SEED,
     verbose: bool = True,
-    strategy: tf.distribute.Strategy | None = None,
     class_weight: dict[int, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, TrainingHistory]:
@@ -143,20 +179,19 @@ def train_head(
 
     ``class_weight`` (class index -> weight, e.g. ``balanced_class_weights(train.labels)``) makes
     each example of a rare class count more in the loss; ``callbacks`` run after the course's own
-    (early stopping, and the epoch lines when ``verbose``)."""
+    (early stopping, and the epoch lines when ``verbose``).
+
+    The head trains on one device even when a strategy is in use: it takes seconds, and every
+    worker trains the same head from the same features and seed."""
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     set_seeds(seed)
-    active = distribution_strategy() if strategy is None else strategy
-    with active.scope():
-        # seed=None: the head draws its initial weights from the generators set_seeds just seeded.
-        head = build_head(train.features.shape[1], num_classes, dropout=dropout, seed=None)
-        # One compiled call per epoch: the arrays are tiny, Python overhead would dominate otherwise.
-        # (Not with several replicas: TF 2.21 fails on multi-step execution under MirroredStrategy.)
-        steps = (
-            max(1, math.ceil(len(train) / batch_size)) if active.num_replicas_in_sync == 1 else 1
-        )
-        compile_classifier(head, learning_rate, steps_per_execution=steps)
+    # seed=None: the head draws its initial weights from the generators set_seeds just seeded.
+    head = build_head(train.features.shape[1], num_classes, dropout=dropout, seed=None)
+    # One compiled call per epoch: the arrays are tiny, Python overhead would dominate otherwise.
+    compile_classifier(
+        head, learning_rate, steps_per_execution=max(1, math.ceil(len(train) / batch_size))
+    )
     fitted = head.fit(
         _feature_dataset(train, batch_size, True, seed),
         validation_data=_feature_dataset(validation, 512, False, seed),
@@ -287,22 +322,29 @@ def fit(
     verbose: bool = True,
     history: TrainingHistory | None = None,
     fine_tuning: bool = False,
+    backup_dir: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingHistory:
     """``model.fit`` with the course's rules: checked compile state, early stopping on validation
-    loss with the best weights restored, and a history that can be joined with an earlier phase."""
+    loss with the best weights restored, and a history that can be joined with an earlier phase.
+
+    It trains under the strategy the model was built in (``with strategy.scope():``); with
+    ``backup_dir``, a killed run resumes from its last finished epoch (``backup_callback``);
+    ``callbacks`` run after the course's own."""
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     check_compiled(model)
-    callbacks = (
+    rules = (
         training_callbacks(patience, verbose, "fine-tune " if fine_tuning else "")
         if early_stopping
         else ([EpochLine()] if verbose else [])
     )
+    backup = [backup_callback(backup_dir, model)] if backup_dir is not None else []
     fitted = model.fit(
-        train,
-        validation_data=validation,
+        distributed_data(train),
+        validation_data=distributed_data(validation),
         epochs=epochs,
-        callbacks=callbacks,
+        callbacks=[*backup, *rules, *callbacks],
         shuffle=False,
         verbose=0,
     )
@@ -320,11 +362,17 @@ def fine_tune(
     patience: int = 3,
     history: TrainingHistory | None = None,
     verbose: bool = True,
+    backup_dir: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingHistory:
     """Unfreeze the top ``blocks`` blocks of the base (BatchNorm stays frozen), recompile with a
-    low learning rate and continue training. Call it only after the head has converged."""
+    low learning rate and continue training. Call it only after the head has converged.
+
+    Under a strategy (build the model in ``strategy.scope()``) each batch of ``train`` is the
+    global batch, split across the replicas; ``backup_dir`` and ``callbacks`` as in ``fit``."""
     unfrozen = unfreeze_top(model, blocks=blocks)
-    compile_classifier(model, learning_rate)
+    with model.distribute_strategy.scope():
+        compile_classifier(model, learning_rate)
     if verbose:
         print(
             f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; recompiled with learning rate {learning_rate:g}"
@@ -338,4 +386,6 @@ def fine_tune(
         verbose=verbose,
         history=history,
         fine_tuning=True,
+        backup_dir=backup_dir,
+        callbacks=callbacks,
     )
