@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,12 @@ def _worker(args: argparse.Namespace) -> int:
     import numpy as np
 
     from tl_helpers.backbones import build_backbone
-    from tl_helpers.data import dataset_splits
+    from tl_helpers.data import dataset_splits, fetch
     from tl_helpers.data.splits import Split
     from tl_helpers.training import distribution_strategy, extract_activations, split_backbone
 
     strategy = distribution_strategy(args.strategy)
-    train = dataset_splits("flowers").train
+    train = dataset_splits("flowers", fetch("flowers", verbose=False)).train
     chosen = Split(train.files[: args.photos], train.labels[: args.photos])
     parts = split_backbone(build_backbone("efficientnet_lite0", (IMAGE_SIZE, IMAGE_SIZE)), 1)
     start = time.perf_counter()
@@ -53,16 +52,6 @@ def _worker(args: argparse.Namespace) -> int:
     np.savez(args.out, activations=computed.activations, flipped=computed.flipped)
     print(json.dumps({"pass_s": seconds}))
     return 0
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _run(processes: list[tuple[list[str], dict]]) -> tuple[float, list[float]]:
@@ -97,7 +86,9 @@ def main() -> int:
         single_wall, (single_pass,) = _run(
             [([*me, "--out", str(folder / "single.npz")], single_env)]
         )
-        addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+        from tl_helpers.training.strategy import local_addresses
+
+        addresses = local_addresses(2)
         shared_env = {**os.environ, "TL_CACHE_DIR": str(folder / "shared-cache")}
         workers = []
         for index in range(2):
@@ -108,7 +99,9 @@ def main() -> int:
         single = np.load(folder / "single.npz")
         merged = [np.load(folder / f"w{index}.npz") for index in range(2)]
         equal = all(
-            np.array_equal(m[name], single[name]) for m in merged for name in ("activations", "flipped")
+            np.array_equal(m[name], single[name])
+            for m in merged
+            for name in ("activations", "flipped")
         )
     results = {
         "photos": args.photos,
@@ -124,7 +117,9 @@ def main() -> int:
         "merged_equals_single": equal,
     }
     print(json.dumps(results, indent=2))
-    return finish(results, {"two workers' merged activations equal one process's": equal}, args.json)
+    return finish(
+        results, {"two workers' merged activations equal one process's": equal}, args.json
+    )
 
 
 if __name__ == "__main__":

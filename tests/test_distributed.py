@@ -34,6 +34,7 @@ from tl_helpers.training import (
     distributed_data,
     distribution_strategy,
     fit,
+    local_addresses,
     merge_shards,
     read_tf_config,
     shard_of,
@@ -48,13 +49,21 @@ WORKER = PROJECT / "tests" / "distributed_worker.py"
 
 
 def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    return [int(address.rpartition(":")[2]) for address in local_addresses(count)]
+
+
+def _run_alone(command: list[str], cache: Path) -> subprocess.CompletedProcess:
+    """One process with its own cache folder; fails the test with its output if it fails."""
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=PROJECT,
+        env={**os.environ, "TL_CACHE_DIR": str(cache)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 def _tf_config(addresses: list[str], index: int) -> str:
@@ -395,15 +404,7 @@ def test_mirrored_strategy_over_two_logical_cpus_splits_the_frozen_pass_and_fine
         print("images", np.abs(weights["one"] - weights["two"]).max(), flush=True)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=PROJECT,
-        env={**os.environ, "TL_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_alone([sys.executable, "-c", script], tmp_path / "cache")
     words = result.stdout.split()
     features = float(words[words.index("features") + 1])
     activations = float(words[words.index("activations") + 1])
@@ -463,15 +464,10 @@ def test_two_workers_extract_like_one_process_and_train_like_one_device(tmp_path
     codes = [p.wait(timeout=600) for p in workers]
     logs = [(tmp_path / f"run-{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
-    reference = subprocess.run(
+    _run_alone(
         [sys.executable, str(WORKER), str(folder), str(tmp_path / "one.npz"), "reference"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=PROJECT,
-        env={**os.environ, "TL_CACHE_DIR": str(tmp_path / "own-cache")},
+        tmp_path / "own-cache",
     )
-    assert reference.returncode == 0, reference.stdout[-3000:]
     one, first, second = (
         np.load(tmp_path / n) for n in ("one.npz", "worker-0.npz", "worker-1.npz")
     )

@@ -57,6 +57,7 @@ from tl_helpers.training.strategy import (
     Worker,
     current_worker,
     distribution_strategy,
+    local_addresses,
     read_tf_config,
     wait_for_workers,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "ClusterTask",
     "Worker",
     "current_worker",
+    "local_addresses",
     "read_tf_config",
     "wait_for_workers",
     "extract_activations",

@@ -35,6 +35,7 @@ __all__ = [
     "Worker",
     "current_worker",
     "distribution_strategy",
+    "local_addresses",
     "read_tf_config",
     "wait_for_workers",
 ]
@@ -122,6 +123,19 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
         raise _bad_config("an address appears twice")
     offset = len(jobs.get("chief", [])) if task["type"] == "worker" else 0
     return ClusterTask(addresses, offset + index)
+
+
+def local_addresses(count: int) -> list[str]:
+    """``count`` free ``127.0.0.1:port`` addresses: a cluster of processes on this machine, to try
+    ``TF_CONFIG`` before renting machines (the tests and ``benchmarks/distributed.py`` use it)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for each in sockets:
+            each.bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{each.getsockname()[1]}" for each in sockets]
+    finally:
+        for each in sockets:
+            each.close()
 
 
 def wait_for_workers(task: ClusterTask, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
