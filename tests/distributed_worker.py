@@ -9,7 +9,8 @@ match (under any strategy Keras draws one pass of the shuffled order to build th
 unwrapped run sees its epochs in another random order).
 
 It runs the course's recipe step by step under ``distribution_strategy(STRATEGY)``: the frozen
-pass over the folder (``extract_activations``, shared across the workers), a head on the pooled
+passes over the folder (``extract_features`` and ``extract_activations``, shared across the
+workers), a head on the pooled
 features, then fast fine-tuning of the top block with the global batch the tests compare. It
 writes the features, the fine-tuned weights and the epochs it ran to ``OUT.npz`` (each worker its
 own file). ``--slow S`` sleeps S seconds after each batch from the second epoch on, so that a test
@@ -41,6 +42,7 @@ from tl_helpers.training import (  # noqa: E402
     current_worker,
     distribution_strategy,
     extract_activations,
+    extract_features,
     fast_fine_tune,
     pooled_features,
     split_backbone,
@@ -88,6 +90,9 @@ def main() -> int:
         flush=True,
     )
     splits = folder_splits(args.folder, validation_fraction=0.25)
+    features = extract_features(
+        "efficientnet_lite0", splits.train, image_size=SIZE, verbose=False, strategy=strategy
+    )
     parts = split_backbone(build_backbone("efficientnet_lite0", (SIZE, SIZE)), 1)
     train = extract_activations(parts, splits.train, verbose=False, strategy=strategy)
     validation = extract_activations(
@@ -120,6 +125,7 @@ def main() -> int:
     )
     np.savez(
         args.out,
+        features=features.features,
         activations=train.activations,
         flipped=train.flipped,
         start=start,

@@ -472,7 +472,7 @@ def test_two_workers_extract_like_one_process_and_train_like_one_device(tmp_path
         np.load(tmp_path / n) for n in ("one.npz", "worker-0.npz", "worker-1.npz")
     )
     # The frozen pass: sharded, merged by the chief, equal to one process's, order included.
-    for name in ("activations", "flipped"):
+    for name in ("features", "activations", "flipped"):
         assert np.array_equal(first[name], one[name]) and np.array_equal(second[name], one[name])
     assert not list((tmp_path / "shared-cache").rglob("*.shard-*"))
     # Fine-tuning: both workers hold the same weights, those of one device with the same global
