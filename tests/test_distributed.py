@@ -34,6 +34,7 @@ from tl_helpers.training import (
     distributed_data,
     distribution_strategy,
     fit,
+    frozen_pass,
     local_addresses,
     merge_shards,
     read_tf_config,
@@ -577,3 +578,19 @@ def test_a_worker_that_loses_the_others_says_how_to_resume(
     assert code == 2 and "Traceback" not in error
     assert "worker 1 lost the others (The following tasks are unhealthy)" in error
     assert "with --backup-dir they resume from the last finished epoch" in error
+
+
+def test_the_frozen_pass_is_stored_alone_and_needs_the_cache_with_workers(
+    image_folder, tmp_path, monkeypatch
+):
+    split = folder_splits(image_folder, validation_fraction=0.2).train
+    entry = tmp_path / "entry.npz"
+    arrays = frozen_pass(split, entry, None, _fake_features, ("features",))
+    assert np.array_equal(np.load(entry)["features"], _fake_features(split)["features"])
+    assert np.array_equal(arrays["features"], _fake_features(split)["features"])
+
+    import tl_helpers.training.sharding as sharding
+
+    monkeypatch.setattr(sharding, "current_worker", lambda _strategy: Worker(0, 2))
+    with pytest.raises(CourseError, match="keep use_cache=True"):
+        frozen_pass(split, None, None, _fake_features, ("features",))

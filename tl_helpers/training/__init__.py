@@ -44,6 +44,7 @@ from tl_helpers.training.recipes import (
 from tl_helpers.training.sharding import (
     SHARD_WAIT_S,
     frozen_copy,
+    frozen_pass,
     merge_shards,
     shard_of,
     shard_path,
@@ -92,6 +93,7 @@ __all__ = [
     "distributed_data",
     "SHARD_WAIT_S",
     "frozen_copy",
+    "frozen_pass",
     "merge_shards",
     "shard_of",
     "shard_path",

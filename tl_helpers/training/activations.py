@@ -17,11 +17,10 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
-from tl_helpers.storage import read_arrays, rows_match, save_arrays
+from tl_helpers.storage import read_arrays, rows_match
 from tl_helpers.training.cutting import BackboneParts
 from tl_helpers.training.features import cache_key
-from tl_helpers.training.sharding import frozen_copy, sharded_pass
-from tl_helpers.training.strategy import current_worker
+from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
 
@@ -66,9 +65,6 @@ def extract_activations(
     """
     size, cut = parts.image_size, parts.cut
     labels = np.asarray(split.labels, dtype=np.int32)
-    worker = current_worker(strategy)
-    if worker.count > 1 and not use_cache:
-        raise CourseError("workers share the frozen pass through the cache: keep use_cache=True")
     key = f"{cache_key(parts.spec.name, 'imagenet', size, split)[:40]}-{parts.cache_name}-{'flips' if flips else 'plain'}"
     path = config.cache_dir() / "activations" / f"{key}.npz" if use_cache else None
     names = ("activations", "flipped") if flips else ("activations",)
@@ -108,12 +104,7 @@ def extract_activations(
         return computed
 
     start = time.perf_counter()
-    if path is not None and worker.count > 1:
-        arrays = sharded_pass(split, path, worker, compute, names)
-    else:
-        arrays = compute(split)
-        if path is not None:
-            save_arrays(path, **arrays)
+    arrays = frozen_pass(split, path, strategy, compute, names)
     seconds = time.perf_counter() - start
     return ActivationSet(
         arrays["activations"],

@@ -30,10 +30,8 @@ from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone
 from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
-from tl_helpers.errors import CourseError
-from tl_helpers.storage import read_arrays, rows_match, save_arrays
-from tl_helpers.training.sharding import frozen_copy, sharded_pass
-from tl_helpers.training.strategy import current_worker
+from tl_helpers.storage import read_arrays, rows_match
+from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -124,9 +122,6 @@ def extract_features(
     and workers (``training.sharding``); the result is the same array, in the same order."""
     size = size_pair(image_size)
     labels = np.asarray(split.labels, dtype=np.int32)
-    worker = current_worker(strategy)
-    if worker.count > 1 and not use_cache:
-        raise CourseError("workers share the frozen pass through the cache: keep use_cache=True")
     path = (
         config.cache_dir() / "features" / f"{cache_key(backbone, weights, size, split)}.npz"
         if use_cache
@@ -144,11 +139,6 @@ def extract_features(
         return {"features": model.predict(images, verbose=1 if verbose else 0).astype(np.float32)}
 
     start = time.perf_counter()
-    if path is not None and worker.count > 1:
-        features = sharded_pass(split, path, worker, compute, ("features",))["features"]
-    else:
-        features = compute(split)["features"]
-        if path is not None:
-            save_arrays(path, features=features)
+    features = frozen_pass(split, path, strategy, compute, ("features",))["features"]
     seconds = time.perf_counter() - start
     return FeatureSet(features, labels, split.files, from_cache=False, seconds=seconds)

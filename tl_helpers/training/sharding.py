@@ -34,6 +34,7 @@ from tl_helpers.training.strategy import Worker, current_worker
 __all__ = [
     "SHARD_WAIT_S",
     "frozen_copy",
+    "frozen_pass",
     "merge_shards",
     "shard_of",
     "shard_path",
@@ -149,3 +150,24 @@ def sharded_pass(
     for i in range(worker.count):
         shard_path(path, i, worker.count).unlink(missing_ok=True)
     return merged
+
+
+def frozen_pass(
+    split: Split,
+    path: Path | None,
+    strategy: tf.distribute.Strategy | None,
+    compute: Callable[[Split], dict[str, np.ndarray]],
+    names: tuple[str, ...],
+) -> dict[str, np.ndarray]:
+    """``compute`` over ``split`` and stored at the cache entry ``path`` (``None``: not stored):
+    in this process alone, or shared across the workers of ``strategy`` (``sharded_pass``),
+    which meet through the cache and so need one."""
+    worker = current_worker(strategy)
+    if worker.count == 1:
+        arrays = compute(split)
+        if path is not None:
+            save_arrays(path, **arrays)
+        return arrays
+    if path is None:
+        raise CourseError("workers share the frozen pass through the cache: keep use_cache=True")
+    return sharded_pass(split, path, worker, compute, names)
