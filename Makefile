@@ -17,7 +17,8 @@ PYTEST_ARGS     ?=
 # JupyterLab refuses to start as root unless told; classroom containers often run as root.
 ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test lint unit unit-all notebooks e2e install clean-venv student help
+.PHONY: lab test lint unit unit-slow unit-all notebooks quick-notebooks ci ci-full e2e install \
+        clean-venv student help
 
 help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
@@ -25,6 +26,7 @@ help:
 	@echo "TL_QUICK=1 make test - a few minutes: fast unit tests, every notebook on small subsets"
 	@echo "make lint   - ruff (lint and format check) and pyright"
 	@echo "make unit   - the fast unit tests only (not marked slow, no mirror);  make notebooks - notebooks only"
+	@echo "make ci     - what CI runs, fastest checks first, each step timed; make ci-full - the same, empty cache"
 	@echo "make student - copies of the notebooks without solutions, in student/"
 	@echo "make e2e    - JupyterLab in headless Chromium: widgets render, upload works (installs chromium with apt if root)"
 
@@ -55,12 +57,20 @@ lint: install
 	$(VENV)/bin/pyright
 
 # Minutes-long and mirror-dependent tests are marked (pyproject.toml's markers); `make unit` skips
-# them for a quick check while editing, `make test` runs them all.
+# them for a quick check while editing, `make unit-slow` runs just them, `make test` runs them all.
+# Tests run on every core (pytest-xdist, at most 4 processes: each holds a TensorFlow), except
+# those marked serial (they start processes or clusters of their own), which run after, alone.
+PARALLEL  ?= -n auto --maxprocesses=4
+DURATIONS := --durations=10
 unit: install
-	$(PY) -m pytest tests -m "not slow and not mirror" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow and not mirror and not serial" $(PARALLEL) $(DURATIONS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow and not mirror and serial" $(DURATIONS) $(PYTEST_ARGS)
 
-unit-all: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+unit-slow: install
+	$(PY) -m pytest tests -m "(slow or mirror) and not serial" $(PARALLEL) $(DURATIONS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "(slow or mirror) and serial" $(DURATIONS) $(PYTEST_ARGS)
+
+unit-all: unit unit-slow
 
 # nbval exits with 5 when there is no notebook to collect: that is not a failure. It starts the
 # "python3" kernel installed in .venv (the course's), not ipykernel's default.
@@ -70,8 +80,32 @@ notebooks: install
 	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
+# The teacher's check of a classroom machine: every notebook on small subsets.
+quick-notebooks: install
+	TL_QUICK=1 $(MAKE) --no-print-directory notebooks
+
 # In quick mode (TL_QUICK=1) the fast unit tests stand in for all of them.
 test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks
+
+# What CI runs (.ci/run), ordered to fail fast: a broken change stops in the first minutes, not
+# after the full notebooks. Each step's wall time is printed as it ends and again at the end.
+CI_STEPS := lint unit quick-notebooks unit-slow notebooks e2e
+ci: install
+	@summary=""; total_start=$$(date +%s); \
+	for step in $(CI_STEPS); do \
+	    echo "==> make $$step"; start=$$(date +%s); \
+	    if ! $(MAKE) --no-print-directory $$step; then \
+	        echo "==> make $$step FAILED after $$(( $$(date +%s) - start )) s"; exit 1; fi; \
+	    took=$$(( $$(date +%s) - start )); echo "==> make $$step took $$took s"; \
+	    summary="$$summary  $$(printf '%-16s %5d s' $$step $$took)\n"; \
+	done; \
+	printf "CI steps, wall time:\n$$summary  $$(printf '%-16s %5d s' total $$(( $$(date +%s) - total_start )))\n"
+
+# The cold path: CI with an empty feature cache (a new machine), for the moment before
+# re-executed notebooks are committed (their headers quote cold times).
+ci-full: install
+	@cold=$$(mktemp -d); echo "empty cache: $$cold"; \
+	TL_CACHE_DIR=$$cold $(MAKE) --no-print-directory ci; rc=$$?; rm -rf "$$cold"; exit $$rc
 
 # Classroom copies without the cells tagged "solution" (and without outputs), in student/.
 student: install

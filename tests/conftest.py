@@ -142,6 +142,19 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> Path:
+    """An empty feature cache for one test. Entries are keyed by content, and the generated
+    folders are the same in every test, so a test that needs the first computation to happen
+    cannot share the session's cache; the converted weights are shared all the same."""
+    path = tmp_path / "fresh-cache"
+    path.mkdir()
+    (isolated_cache / "weights").mkdir(exist_ok=True)
+    (path / "weights").symlink_to(isolated_cache / "weights", target_is_directory=True)
+    monkeypatch.setenv("TL_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
 def colour_folder(tmp_path: Path) -> Path:
     """Three easy classes (reddish, greenish, bluish noise), 12 images each, so a head can learn them."""
     root = tmp_path / "colours"

@@ -45,6 +45,9 @@ from tl_helpers.training import (
     wait_for_workers,
 )
 
+# Real processes and clusters, waited on with time limits: run alone, not beside other tests.
+pytestmark = pytest.mark.serial
+
 PROJECT = Path(__file__).resolve().parent.parent
 WORKER = PROJECT / "tests" / "distributed_worker.py"
 

@@ -113,10 +113,26 @@ def _make_commands(*arguments: str) -> str:
 
 def test_the_teachers_quick_check_is_quick_and_ci_runs_it():
     quick, full = _make_commands("test", "TL_QUICK=1"), _make_commands("test")
-    assert '-m "not slow and not mirror"' in quick and "--nbval-lax" in quick
-    assert '-m "not slow' not in full and "pytest tests" in full and "--nbval-lax" in full
+    assert '-m "not slow and not mirror and not serial"' in quick and "--nbval-lax" in quick
+    assert "(slow or mirror)" not in quick
+    assert '-m "(slow or mirror) and not serial"' in full and "--nbval-lax" in full
+    assert full.count("-m pytest tests") == 4, "fast and slow tests, each shared and serial"
     ci = [line.strip() for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()]
-    assert ci.index("make test") < ci.index("TL_QUICK=1 make test") < ci.index("make e2e")
+    assert "make ci" in ci
+
+
+def test_ci_fails_fast_and_times_every_step():
+    make = (PROJECT_ROOT / "Makefile").read_text()
+    (steps,) = [line for line in make.splitlines() if line.startswith("CI_STEPS :=")]
+    assert steps.split(":=")[1].split() == [
+        "lint", "unit", "quick-notebooks", "unit-slow", "notebooks", "e2e"
+    ]  # fmt: skip
+    quick = _make_commands("quick-notebooks")
+    assert "TL_QUICK=1" in quick and "--nbval-lax" in quick and "-m pytest tests" not in quick
+    unit = _make_commands("unit")
+    assert "-n auto" in unit and "--durations" in unit
+    cold = _make_commands("ci-full")
+    assert "TL_CACHE_DIR=$cold" in cold and "mktemp -d" in cold
 
 
 def test_the_nbval_plugin_adds_up_each_notebooks_cells(monkeypatch):

@@ -85,6 +85,7 @@ def exports(model: keras.Model, tmp_path_factory: pytest.TempPathFactory):
     return export_all(model, folder / "out", train, name="colours"), train
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 @pytest.mark.parametrize("variant", EXPORT_VARIANTS, ids=lambda v: "-".join(v))
 def test_every_format_round_trips_with_its_class_names_and_the_keras_predictions(
     variant, model, exports
@@ -106,6 +107,7 @@ def test_every_format_round_trips_with_its_class_names_and_the_keras_predictions
         assert agreement >= 0.95
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_sizes_shrink_with_quantization(exports):
     sizes = {e.info.quantize: e.size_bytes for e in exports[0] if e.info.format == "litert"}
     assert sizes["float16"] < 0.6 * sizes["none"]
@@ -122,6 +124,7 @@ def test_a_two_class_model_exports_one_column_per_class(tmp_path):
     np.testing.assert_allclose(got, np.concatenate([1 - p, p], axis=1), atol=1e-5)
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_tl_probabilities_and_evaluate_accept_an_exported_model(exports, tmp_path):
     exported = next(e for e in exports[0] if e.info.format == "onnx")
     runner = load_exported(exported.path)
@@ -141,6 +144,7 @@ def test_predict_on_batch_gives_model_predicts_numbers(model):
     )
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_calibration_photos_are_spread_over_every_class_and_the_same_each_time(exports):
     train = exports[1]
     chosen = calibration_photos(train, CLASSES, count=9)
@@ -239,6 +243,7 @@ def test_files_that_are_not_exported_models_are_refused_by_name(tmp_path):
     assert is_exported_model(tmp_path / "a.tflite") and not is_exported_model(tmp_path / "m.keras")
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_images_of_the_wrong_size_are_refused_with_the_fix(exports):
     runner = load_exported(exports[0][1].path)
     with pytest.raises(
@@ -259,6 +264,7 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_export_command_then_predict_and_evaluate_with_each_runtime(model, exports, tmp_path):
     from tl_helpers.models import save_classifier
 
@@ -288,6 +294,7 @@ def test_export_command_then_predict_and_evaluate_with_each_runtime(model, expor
     assert json.loads(evaluated.stdout)["accuracy"] > 0.9
 
 
+@pytest.mark.slow  # uses the exported files of every format, or starts the command line
 def test_export_command_errors_are_one_line_without_traceback(model, tmp_path, image_folder):
     from tl_helpers.models import save_classifier
 

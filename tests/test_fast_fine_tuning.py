@@ -72,7 +72,7 @@ def test_cut_must_leave_something_on_both_sides():
         split_backbone(base, 99)
 
 
-def test_activations_are_cached_with_their_mirror_images(colour_folder):
+def test_activations_are_cached_with_their_mirror_images(colour_folder, fresh_cache):
     splits = folder_splits(colour_folder)
     base = build_backbone("efficientnet_lite0", (SIZE, SIZE))
     parts = split_backbone(base, 3)

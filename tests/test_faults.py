@@ -100,7 +100,7 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["truncated", "bit flipped", "overwritten"])
-def test_a_damaged_feature_cache_is_recomputed_and_replaced(colour_folder, how):
+def test_a_damaged_feature_cache_is_recomputed_and_replaced(colour_folder, fresh_cache, how):
     split = folder_splits(colour_folder).train
     first = extract_features("efficientnet_lite0", split, image_size=SIZE, verbose=False)
     key = cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), split)

@@ -24,7 +24,7 @@ from tl_helpers.errors import CourseWarning
 from tl_helpers.models import load_classifier
 from tl_helpers.storage import read_arrays
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # real processes, Ctrl-C at set points
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,6 +12,9 @@ import pytest
 from tl_helpers.kernel import install_kernelspec, kernelspec
 from tl_helpers.startup import is_startup_notice
 
+# Real interpreters and a kernel, started and waited on: run alone, not beside other tests.
+pytestmark = pytest.mark.serial
+
 # Copied from a notebook run on this course's CPU machines (TensorFlow 2.21).
 NOTICES = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

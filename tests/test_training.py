@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tl_helpers.data import split_class_folders
 from tl_helpers.data.folders import folder_splits
@@ -44,7 +47,7 @@ def _blobs(n_per_class=40, classes=2, dims=16, seed=0):
     return FeatureSet(features, labels, tuple(f"f{i}.jpg" for i in range(len(labels))))
 
 
-def test_features_are_cached_and_reused(colour_folder):
+def test_features_are_cached_and_reused(colour_folder, fresh_cache):
     splits = folder_splits(colour_folder)
     first = extract_features("efficientnet_lite0", splits.train, image_size=SIZE, verbose=False)
     assert first.features.shape == (len(splits.train), 1280) and not first.from_cache
@@ -54,21 +57,101 @@ def test_features_are_cached_and_reused(colour_folder):
     np.testing.assert_array_equal(second.labels, np.asarray(splits.train.labels))
 
 
+def test_one_pass_gives_the_maps_and_the_pooled_features(colour_folder, fresh_cache):
+    split = folder_splits(colour_folder).validation
+    both = extract_features("efficientnet_lite0", split, image_size=SIZE, maps=True, verbose=False)
+    assert not both.from_cache and both.maps is not None
+    assert both.maps.shape[:1] == (len(split),) and both.maps.ndim == 4
+    np.testing.assert_allclose(both.maps.astype(np.float32).mean(axis=(1, 2)), both.features,
+                               rtol=1e-2, atol=1e-3)  # fmt: skip
+    pooled_only = extract_features("efficientnet_lite0", split, image_size=SIZE, verbose=False)
+    assert pooled_only.from_cache and pooled_only.maps is None, "the maps' entry serves it"
+    np.testing.assert_array_equal(pooled_only.features, both.features)
+    direct = extract_features(
+        "efficientnet_lite0", split, image_size=SIZE, use_cache=False, verbose=False
+    )
+    np.testing.assert_allclose(direct.features, both.features, rtol=1e-5, atol=1e-5)
+    again = extract_features("efficientnet_lite0", split, image_size=SIZE, maps=True, verbose=False)
+    assert again.from_cache
+    np.testing.assert_array_equal(again.maps, both.maps)
+
+
+def _key(split, size=SIZE, backbone="efficientnet_lite0"):
+    return cache_key(backbone, "imagenet", (size, size), split)
+
+
 def test_cache_key_changes_with_everything_that_changes_features(colour_folder):
     splits = folder_splits(colour_folder)
-    key = cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train)
-    assert key == cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train)
-    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE + 32, SIZE), splits.train)
-    assert key != cache_key("mobilenet_v2", "imagenet", (SIZE, SIZE), splits.train)
-    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.validation)
-    touched = splits.train.files[0]
-    stat = touched.stat()
-    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
-    assert key != cache_key("efficientnet_lite0", "imagenet", (SIZE, SIZE), splits.train), (
-        "an edited file must miss the cache"
-    )
+    key = _key(splits.train)
+    assert key == _key(splits.train)
+    assert key != _key(splits.train, size=SIZE + 32)
+    assert key != _key(splits.train, backbone="mobilenet_v2")
+    assert key != _key(splits.validation)
     with pytest.raises(ValueError, match="randomly initialised"):
         cache_key("efficientnet_lite0", None, (SIZE, SIZE), splits.train)
+
+
+def test_cache_key_is_the_content_not_the_place_or_the_time(colour_folder, tmp_path):
+    splits = folder_splits(colour_folder)
+    key = _key(splits.train)
+    copied = tmp_path / "elsewhere"
+    shutil.copytree(colour_folder, copied)  # new paths and new modification times
+    for path in copied.rglob("*.png"):
+        os.utime(path, ns=(1, 10**18))
+    assert _key(folder_splits(copied).train) == key, "the same photos elsewhere share the entry"
+
+
+def test_one_changed_pixel_misses_the_cache_even_with_the_old_time(colour_folder):
+    splits = folder_splits(colour_folder)
+    key = _key(splits.train)
+    photo = splits.train.files[3]
+    before = photo.stat()
+    pixels = np.asarray(Image.open(photo)).copy()
+    pixels[0, 0, 0] ^= 1
+    Image.fromarray(pixels).save(photo)
+    os.utime(photo, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if it never changed
+    assert photo.stat().st_mtime_ns == before.st_mtime_ns
+    assert _key(splits.train) != key
+
+
+def test_one_edited_line_of_feature_code_misses_the_cache(colour_folder, tmp_path, monkeypatch):
+    import tl_helpers.training.features as features
+
+    assert {"tl_helpers.data.pipelines", "tl_helpers.backbones.efficientnet_lite"} <= set(
+        features.FEATURE_CODE
+    )
+    module = tmp_path / "resize_code_for_the_test.py"
+    source = (Path(features.__file__).parents[1] / "data" / "pipelines.py").read_text()
+    module.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(features, "FEATURE_CODE", (*features.FEATURE_CODE, module.stem))
+    split = folder_splits(colour_folder).train
+    key = _key(split)
+    module.write_text(source.replace("RESIZE_ANTIALIAS = False", "RESIZE_ANTIALIAS = True"))
+    assert _key(split) != key
+    module.write_text(source)
+    assert _key(split) == key
+
+
+def test_another_library_version_misses_the_cache(colour_folder, monkeypatch):
+    import importlib.metadata
+
+    split = folder_splits(colour_folder).train
+    key = _key(split)
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "0.0.1" if name == "numpy" else real(name)
+    )
+    assert _key(split) != key
+    monkeypatch.setattr(importlib.metadata, "version", real)
+    assert _key(split) == key
+
+
+def test_fingerprinted_code_must_exist():
+    from tl_helpers.training import code_fingerprint
+
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_anywhere"):
+        code_fingerprint(("no_such_module_anywhere",))
 
 
 def test_head_learns_separable_features():

@@ -6,7 +6,9 @@ classroom at a shared copy without editing code:
 - ``TL_MIRROR``: a folder holding ``cats_and_dogs_filtered/`` and ``flower_photos/``; when set,
   datasets are taken from there instead of being downloaded.
 - ``TL_DATA_DIR``: where downloaded datasets land (default ``datasets/data`` in the project).
-- ``TL_CACHE_DIR``: converted weights and cached features (default ``.cache`` in the project).
+- ``TL_CACHE_DIR``: converted weights and cached features (default: this user's cache folder,
+  ``~/.cache/tl_helpers`` on Linux, as ``platformdirs`` names it on macOS and Windows). Entries
+  are keyed by content, so every copy of the course on a machine can share them safely.
 
 It also holds the two recipes ``python -m tl_helpers train`` offers (``TRAIN_DEFAULT`` and, with
 ``--fast``, ``TRAIN_FAST``), as plain data so the command line can show them without TensorFlow.
@@ -18,6 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from tl_helpers.errors import SettingsError
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "PROJECT_ROOT",
     "TRAIN_DEFAULT",
     "TRAIN_FAST",
+    "USER_CACHE_DIR",
     "TrainRecipe",
     "cache_dir",
     "data_dir",
@@ -38,6 +43,9 @@ DEFAULT_SEED = (
     42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
 )
 DATASETS_DIR = PROJECT_ROOT / "datasets"
+# Outside the project, so a fresh clone, a second copy or a non-editable install finds what an
+# earlier run computed (the keys are content: a changed photo, line of code or library misses).
+USER_CACHE_DIR = Path(platformdirs.user_cache_dir("tl_helpers", appauthor=False))
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def _writable_setting(variable: str, override: object, argument: str, default: P
     ``_writable_folder`` with a fix that fits where the path came from."""
     chosen, named = _setting(variable, override, argument)
     if chosen:
-        hint = f"or unset {variable} to use {display_path(default)} in the project"
+        hint = f"or unset {variable} to use {display_path(default)}"
     else:
         chosen, named = default, f"the course's folder {display_path(default)}"
         hint = f"or set {variable} to one"
@@ -106,8 +114,9 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Folder for derived files that are safe to delete: converted weights, cached features
-    (created on demand; a ``SettingsError`` naming ``TL_CACHE_DIR`` when it cannot be used)."""
-    return _writable_setting("TL_CACHE_DIR", override, "cache_dir", PROJECT_ROOT / ".cache")
+    (``USER_CACHE_DIR`` unless ``TL_CACHE_DIR`` says otherwise; created on demand; a
+    ``SettingsError`` naming ``TL_CACHE_DIR`` when it cannot be used)."""
+    return _writable_setting("TL_CACHE_DIR", override, "cache_dir", USER_CACHE_DIR)
 
 
 def mirror_dir(override: str | os.PathLike[str] | None = None) -> Path | None:

@@ -57,8 +57,8 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
 # Resize without antialiasing, like ``image_dataset_from_directory`` and the course's ImageNet
 # weights' own preprocessing. Measured on the validation splits (benchmarks/resize_antialias.py,
 # results in the README): switching antialiasing on did not raise validation accuracy, so the
-# cheaper, standard resize stays. Changing this changes every pixel: bump PIPELINE_VERSION in
-# tl_helpers.training.features with it.
+# cheaper, standard resize stays. Changing this changes every pixel; the feature cache notices
+# by itself (its key includes this module's source: training.features.FEATURE_CODE).
 RESIZE_ANTIALIAS = False
 
 

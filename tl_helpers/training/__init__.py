@@ -19,7 +19,13 @@ from tl_helpers.training.choosing import (
 )
 from tl_helpers.training.cutting import BackboneParts, backbone_section, split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
-from tl_helpers.training.features import FeatureSet, cache_key, extract_features, pooled_backbone
+from tl_helpers.training.features import (
+    FeatureSet,
+    cache_key,
+    code_fingerprint,
+    extract_features,
+    pooled_backbone,
+)
 from tl_helpers.training.folder import (
     FolderTraining,
     check_training_folder,
@@ -86,6 +92,7 @@ __all__ = [
     "backbone_section",
     "balanced_class_weights",
     "cache_key",
+    "code_fingerprint",
     "check_training_folder",
     "classifier_from_head",
     "distribution_strategy",

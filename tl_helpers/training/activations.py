@@ -19,7 +19,7 @@ from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
 from tl_helpers.storage import read_arrays, rows_match
 from tl_helpers.training.cutting import BackboneParts
-from tl_helpers.training.features import cache_key
+from tl_helpers.training.features import cache_key, compact
 from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
@@ -39,12 +39,6 @@ class ActivationSet:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def _compact(values: np.ndarray) -> np.ndarray:
-    """float16 halves memory and disk; keep float32 where values would overflow it."""
-    half = values.astype(np.float16)
-    return half if np.isfinite(half).all() else values.astype(np.float32)
 
 
 def extract_activations(
@@ -83,18 +77,18 @@ def extract_activations(
         )
         if replicated:  # several devices: predict splits each batch and joins in order
             shown = 1 if verbose else 0
-            computed = {"activations": _compact(bottom.predict(images, verbose=shown))}
+            computed = {"activations": compact(bottom.predict(images, verbose=shown))}
             if flips:
                 mirrored = images.map(tf.image.flip_left_right)
-                computed["flipped"] = _compact(bottom.predict(mirrored, verbose=shown))
+                computed["flipped"] = compact(bottom.predict(mirrored, verbose=shown))
             return computed
         plain, mirrored_parts = [], []
         progress = keras.utils.Progbar(len(part), unit_name="image") if verbose else None
         for batch in images:
-            plain.append(_compact(bottom(batch, training=False).numpy()))
+            plain.append(compact(bottom(batch, training=False).numpy()))
             if flips:
                 mirrored_parts.append(
-                    _compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
+                    compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
                 )
             if progress is not None:
                 progress.add(int(batch.shape[0]))

@@ -5,17 +5,23 @@ fixed network and gets the same features out. Computing them once and training t
 stored vectors gives the same model in a fraction of the time. (Without augmentation: random
 flips change the images, so that recipe has to run the base each epoch.)
 
-The cache is keyed by everything that changes the numbers: the backbone and the identity of its
-weights, the image size, the decoding/resizing pipeline and the exact list of files with their
-sizes and modification times. A stale cache cannot be picked up.
+The cache is keyed by content, by everything that changes the numbers and nothing else: the
+bytes of every photo (with its label, in the split's order), the backbone and the bytes of its
+weights, the image size, the source code of every module that decodes, resizes, builds, cuts or
+runs the network (``FEATURE_CODE``), and the versions of the libraries that compute
+(``FEATURE_LIBRARIES``). Paths and modification times are not part of it, so the same photos give
+the same entry wherever they lie (a copied folder, another clone, another worker), while one
+changed pixel, one edited line of that code or one upgraded library gives a new one. A stale
+entry cannot be picked up.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +30,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tl_helpers
 from tl_helpers import config
 from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone_spec
 from tl_helpers.data.images import size_pair
@@ -34,17 +39,21 @@ from tl_helpers.storage import read_arrays, rows_match
 from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = [
+    "FEATURE_CODE",
+    "FEATURE_LIBRARIES",
     "PIPELINE_VERSION",
     "FeatureSet",
     "cache_key",
+    "code_fingerprint",
+    "compact",
+    "file_digest",
     "extract_features",
     "pooled_backbone",
     "weights_identity",
 ]
 
-PIPELINE_VERSION = (
-    "decode_image-exif-bilinear-noantialias-round-uint8-v3"  # bump if data.pipelines changes pixels
-)
+# A name for what data.pipelines does to pixels, for people; the cache key also hashes its code.
+PIPELINE_VERSION = "decode_image-exif-bilinear-noantialias-round-uint8-v3"
 
 
 @dataclass
@@ -56,6 +65,7 @@ class FeatureSet:
     files: tuple[Path, ...]
     from_cache: bool = False
     seconds: float = 0.0  # time spent computing (0 when read from the cache)
+    maps: np.ndarray | None = None  # (n, h, w, channels): what was pooled, with maps=True
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -76,22 +86,68 @@ def weights_identity(backbone: str, weights: str | None) -> str:
     return f"{backbone}:keras-applications-{weights}:keras-{keras.__version__}"
 
 
-def cache_key(backbone: str, weights: str | None, image_size: tuple[int, int], split: Split) -> str:
-    """sha256 over the backbone, weights, image size, pipeline and each file's path, size and mtime."""
+# The modules whose code decides the numbers a frozen pass gives: decoding and resizing, the
+# backbones and the conversion of their weights, cutting a base, and the passes themselves.
+FEATURE_CODE = (
+    "tl_helpers.data.images",
+    "tl_helpers.data.pipelines",
+    "tl_helpers.backbones.efficientnet_lite",
+    "tl_helpers.backbones.preprocessing",
+    "tl_helpers.backbones.registry",
+    "tl_helpers.backbones.torch_pickle",
+    "tl_helpers.training.activations",
+    "tl_helpers.training.cutting",
+    "tl_helpers.training.features",
+)
+# The libraries that compute them (distribution names, as pip shows them).
+FEATURE_LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
+
+
+def code_fingerprint(
+    modules: tuple[str, ...] | None = None, libraries: tuple[str, ...] | None = None
+) -> str:
+    """sha256 over the source files of ``modules`` and the installed versions of ``libraries``
+    (default ``FEATURE_CODE`` and ``FEATURE_LIBRARIES``): it changes when one line of that code,
+    or one of those versions, does. Read afresh at every call: nothing is remembered."""
+    digest = hashlib.sha256()
+    for name in FEATURE_CODE if modules is None else modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"cannot fingerprint {name}: no source file found")
+        digest.update(f"{name}\0".encode() + Path(spec.origin).read_bytes() + b"\0")
+    for library in FEATURE_LIBRARIES if libraries is None else libraries:
+        digest.update(f"{library}=={importlib.metadata.version(library)}\n".encode())
+    return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    with open(path, "rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()
+
+
+def cache_key(
+    backbone: str,
+    weights: str | None,
+    image_size: tuple[int, int],
+    split: Split,
+    runtime: str = "keras",
+) -> str:
+    """sha256 over what decides the features and nothing else (see the module docstring): the
+    backbone and its weights, the image size, the code and libraries (``code_fingerprint``),
+    the ``runtime`` that runs the network, and every photo's bytes and label in order."""
     digest = hashlib.sha256()
     header = {
         "backbone": backbone,
         "weights": weights_identity(backbone, weights),
         "image_size": list(image_size),
         "pipeline": PIPELINE_VERSION,
-        "package": tl_helpers.__version__,
+        "code": code_fingerprint(),
+        "runtime": runtime,
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
     for path, label in zip(split.files, split.labels):
-        info = os.stat(path)
-        digest.update(
-            f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode()
-        )
+        digest.update(f"{file_digest(path)}\0{label}\n".encode())
     return digest.hexdigest()
 
 
@@ -105,6 +161,12 @@ def pooled_backbone(
     return keras.Model(base.input, pooled, name=f"{backbone}_pooled")
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """float16 halves memory and disk; keep float32 where values would overflow it."""
+    half = values.astype(np.float16)
+    return half if np.isfinite(half).all() else values.astype(np.float32)
+
+
 def extract_features(
     backbone: str,
     split: Split,
@@ -112,33 +174,44 @@ def extract_features(
     image_size: int | tuple[int, int] = 224,
     batch_size: int = 32,
     weights: str = "imagenet",
+    maps: bool = False,
     use_cache: bool = True,
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
 ) -> FeatureSet:
     """Pooled features of every image in ``split``, from the cache when possible.
 
-    With a ``strategy`` (``distribution_strategy``), the frozen pass is split across its devices
-    and workers (``training.sharding``); the result is the same array, in the same order."""
+    With ``maps``, the same pass also keeps the feature maps before pooling (float16 where that
+    is exact enough), so a head that needs them costs no second pass; their entry serves later
+    calls without ``maps`` too. With a ``strategy`` (``distribution_strategy``), the frozen pass
+    is split across its devices and workers (``training.sharding``); the result is the same
+    array, in the same order."""
     size = size_pair(image_size)
     labels = np.asarray(split.labels, dtype=np.int32)
-    path = (
-        config.cache_dir() / "features" / f"{cache_key(backbone, weights, size, split)}.npz"
-        if use_cache
-        else None
-    )
-    stored = read_arrays(path, ("features",), rows_match(len(labels))) if path else None
-    if stored is not None:
-        return FeatureSet(stored["features"], labels, split.files, from_cache=True)
+    folder, key = config.cache_dir() / "features", cache_key(backbone, weights, size, split)
+    with_maps, pooled_only = folder / f"{key}-maps.npz", folder / f"{key}.npz"
+    names = ("features", "maps") if maps else ("features",)
+    for candidate in ((with_maps,) if maps else (pooled_only, with_maps)) if use_cache else ():
+        stored = read_arrays(candidate, names, rows_match(len(labels)))
+        if stored is not None:
+            return FeatureSet(
+                stored["features"], labels, split.files, True, maps=stored.get("maps")
+            )
 
     def compute(part: Split) -> dict[str, np.ndarray]:
         model = frozen_copy(pooled_backbone(backbone, size, weights), strategy)
+        if maps:  # stop before the pooling layer; pool here, in float32
+            model = keras.Model(model.input, model.get_layer("pool").input)
         images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
             lambda x, _y: x
         )
-        return {"features": model.predict(images, verbose=1 if verbose else 0).astype(np.float32)}
+        values = model.predict(images, verbose=1 if verbose else 0).astype(np.float32)
+        if not maps:
+            return {"features": values}
+        return {"features": values.mean(axis=(1, 2)), "maps": compact(values)}
 
     start = time.perf_counter()
-    features = frozen_pass(split, path, strategy, compute, ("features",))["features"]
+    path = (with_maps if maps else pooled_only) if use_cache else None
+    arrays = frozen_pass(split, path, strategy, compute, names)
     seconds = time.perf_counter() - start
-    return FeatureSet(features, labels, split.files, from_cache=False, seconds=seconds)
+    return FeatureSet(arrays["features"], labels, split.files, False, seconds, arrays.get("maps"))

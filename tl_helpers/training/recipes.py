@@ -276,17 +276,16 @@ def feature_extraction(
     learning_rate: float = 1e-3,
     dropout: float = 0.2,
     seed: int = DEFAULT_SEED,
+    maps: bool = False,
     verbose: bool = True,
 ) -> FeatureExtractionResult:
-    """The fast recipe: features of train and validation (cached), then a head trained on them."""
+    """The fast recipe: features of train and validation (cached), then a head trained on them
+    (with ``maps``, the feature sets keep their maps too: ``extract_features``)."""
     timings = {}
     start = time.perf_counter()
-    train = extract_features(
-        backbone, splits.train, image_size=image_size, batch_size=batch_size, verbose=verbose
-    )
-    validation = extract_features(
-        backbone, splits.validation, image_size=image_size, batch_size=batch_size, verbose=verbose
-    )
+    options = {"image_size": image_size, "batch_size": batch_size, "maps": maps, "verbose": verbose}
+    train = extract_features(backbone, splits.train, **options)
+    validation = extract_features(backbone, splits.validation, **options)
     timings["features"] = time.perf_counter() - start
     start = time.perf_counter()
     head, history = train_head(
