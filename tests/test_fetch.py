@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
 import zipfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -413,3 +417,64 @@ def test_disk_filling_up_during_extraction(http_server, source, tmp_path, monkey
     )  # space freed: the kept archive is reused, not downloaded again
     root = fetch(spec, data_dir=tmp_path, verbose=False)
     assert len(list((root / "dogs").iterdir())) == 5 and len(http_server.requests) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Without fcntl (as on native Windows): locking and fetching still work
+# ---------------------------------------------------------------------------------------------
+
+WITHOUT_FCNTL = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    sys.modules["fcntl"] = None  # what Windows has: importing fcntl fails
+    try:
+        import fcntl  # noqa: F401
+        raise SystemExit("fcntl is still importable")
+    except ImportError:
+        pass
+    import warnings
+    warnings.simplefilter("ignore")  # filelock notes that it falls back to a lock file
+    import filelock
+    assert "Unix" not in filelock.FileLock.__name__, filelock.FileLock
+    from pathlib import Path
+    from tl_helpers.data import fetch
+    from tl_helpers.data.catalog import DatasetSpec
+    from tl_helpers.data.locking import dataset_lock
+
+    spec_fields, data_dir = json.loads(sys.argv[1]), Path(sys.argv[2])
+    inside, overlaps = [], []
+
+    def hold():
+        with dataset_lock(data_dir, "tiny_pets"):
+            overlaps.append(len(inside))
+            inside.append(1)
+            time.sleep(0.2)
+            inside.pop()
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert overlaps == [0, 0, 0], overlaps  # never two holders at once
+    spec = DatasetSpec(**spec_fields)
+    roots = []
+    threads = [threading.Thread(target=lambda: roots.append(fetch(spec, data_dir=data_dir,
+                                verbose=False))) for _ in range(2)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    print(len(set(roots)), sum(1 for _ in roots[0].rglob("*.jpg")))
+    """
+)
+
+
+def test_locking_and_fetching_work_where_fcntl_does_not_exist(source, tmp_path):
+    payload = tgz_bytes(source)
+    spec = make_spec(FileServer(base_url="http://127.0.0.1:9"), "tiny_pets.tgz", payload)
+    (tmp_path / "data" / "downloads").mkdir(parents=True)
+    (tmp_path / "data" / "downloads" / "tiny_pets.tgz").write_bytes(payload)  # no network needed
+    fields = {**asdict(spec), "class_names": list(spec.class_names)}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_FCNTL, json.dumps(fields), str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", str(sum(COUNTS.values()))]

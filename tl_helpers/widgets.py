@@ -9,16 +9,22 @@ import io
 import mimetypes
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ipywidgets as widgets
 import keras
 import numpy as np
 from PIL import Image
 
 from tl_helpers.data.images import load_image
 from tl_helpers.evaluation import EvaluationReport
+from tl_helpers.extras import require
 from tl_helpers.gradcam import gradcam, overlay
 from tl_helpers.models import LoadedClassifier, class_names_of, input_size, probabilities
+
+if TYPE_CHECKING:
+    import ipywidgets as widgets
+else:  # a missing ipywidgets says which extra brings it
+    widgets = require("ipywidgets", "The course's widgets")
 
 __all__ = ["MisclassificationBrowser", "StaticCopy", "UploadPredictor", "probability_bars"]
 

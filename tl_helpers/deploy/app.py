@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tl_helpers.deploy.metadata import ModelInfo, read_model_info
+from tl_helpers.extras import require
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
 
 __all__ = ["load_photo", "predict_photo", "resize_like_tensorflow"]
@@ -62,7 +63,7 @@ def predict_photo(
     model_path: str | os.PathLike[str], photo_path: str | os.PathLike[str]
 ) -> dict[str, float]:
     """Each class's probability for one photo, from a ``.tflite`` file exported by the course."""
-    from ai_edge_litert.interpreter import Interpreter
+    Interpreter = require("ai_edge_litert.interpreter", "predict_photo").Interpreter
 
     info: ModelInfo = read_model_info(Path(model_path))
     with native_output_filtered(is_runtime_notice):  # LiteRT's "INFO: Created ... delegate" line

@@ -36,6 +36,7 @@ from tl_helpers.deploy.metadata import (
     add_tflite_metadata,
 )
 from tl_helpers.errors import CourseError, UnknownNameError
+from tl_helpers.extras import require
 from tl_helpers.models.build import class_names_of
 from tl_helpers.models.predict import input_size
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
@@ -220,7 +221,8 @@ def export_classifier(
                     add_tflite_metadata(temporary.read_bytes(), METADATA_NAME, payload)
                 )
             else:
-                import onnx
+                onnx = require("onnx", "Exporting to ONNX")
+                require("tf2onnx", "Exporting to ONNX")  # what Keras converts with
 
                 exportable.export(temporary, format="onnx", verbose=False)
                 proto = onnx.load(str(temporary))

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tl_helpers.errors import CourseError
+from tl_helpers.extras import require
 
 __all__ = [
     "FORMATS",
@@ -70,7 +71,8 @@ def add_tflite_metadata(model_bytes: bytes, name: str, payload: bytes) -> bytes:
     """A copy of a ``.tflite`` flatbuffer with one more named metadata entry."""
     import flatbuffers
     import numpy as np
-    from ai_edge_litert import schema_py_generated as schema
+
+    schema = require("ai_edge_litert.schema_py_generated", "Reading a LiteRT model")
 
     model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     buffer = schema.BufferT()
@@ -87,7 +89,7 @@ def add_tflite_metadata(model_bytes: bytes, name: str, payload: bytes) -> bytes:
 
 def read_tflite_metadata(model_bytes: bytes, name: str) -> bytes | None:
     """The payload of a ``.tflite`` file's metadata entry called ``name``, or None."""
-    from ai_edge_litert import schema_py_generated as schema
+    schema = require("ai_edge_litert.schema_py_generated", "Reading a LiteRT model")
 
     model = schema.Model.GetRootAs(model_bytes, 0)
     for index in range(model.MetadataLength()):
@@ -107,7 +109,7 @@ def _read_record(path: Path) -> bytes | str | None:
             raise CourseError(f"{path} is not a LiteRT model (no TFL3 identifier); export it again")
         return read_tflite_metadata(path.read_bytes(), METADATA_NAME)
     if path.suffix == ".onnx":
-        import onnx
+        onnx = require("onnx", "Reading an ONNX model")
 
         try:
             model = onnx.load(str(path), load_external_data=False)

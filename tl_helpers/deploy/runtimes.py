@@ -16,6 +16,7 @@ import numpy as np
 
 from tl_helpers.deploy.metadata import ModelInfo, read_model_info
 from tl_helpers.errors import CourseError
+from tl_helpers.extras import require
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
 
 __all__ = ["EXPORTED_SUFFIXES", "ExportedClassifier", "is_exported_model", "load_exported"]
@@ -30,7 +31,7 @@ def is_exported_model(path: str | os.PathLike[str]) -> bool:
 
 
 def _litert_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
+    Interpreter = require("ai_edge_litert.interpreter", "Running a LiteRT model").Interpreter
 
     try:
         with native_output_filtered(is_runtime_notice):  # "INFO: Created ... XNNPACK delegate"
@@ -58,7 +59,7 @@ def _litert_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], np
 
 
 def _onnx_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime
+    onnxruntime = require("onnxruntime", "Running an ONNX model")
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default, every core
