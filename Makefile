@@ -3,8 +3,10 @@
 #   make test   set up .venv if needed, lint, run every unit test, then execute every notebook
 #   TL_QUICK=1 make test   the teacher's few-minute check of a machine: the fast unit tests, and
 #               every notebook on small subsets (assertions on results skipped)
-# Everything is installed into .venv from pyproject.toml; nothing is assumed to be on the machine
-# except Python 3.11.
+#   make test-python PYTHON=3.13   the package as a user installs it, on another Python: fast
+#               unit tests and one notebook (quick mode)
+# Everything is installed into .venv from pyproject.toml, at the versions of requirements/lock.txt;
+# nothing is assumed to be on the machine except Python 3.11, 3.12 or 3.13.
 
 PYTHON_FOR_VENV ?= $(shell command -v python3.11 || command -v python3)
 VENV            := .venv
@@ -17,8 +19,8 @@ PYTEST_ARGS     ?=
 # JupyterLab refuses to start as root unless told; classroom containers often run as root.
 ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test lint unit unit-slow unit-all notebooks quick-notebooks ci ci-full e2e install \
-        clean-venv student help
+.PHONY: lab test lint unit unit-slow unit-all notebooks quick-notebooks test-python ci ci-full e2e \
+        install clean-venv student help
 
 help:
 	@echo "make lab    - create .venv if missing, install, start JupyterLab on notebooks/"
@@ -30,16 +32,21 @@ help:
 	@echo "make student - copies of the notebooks without solutions, in student/"
 	@echo "make e2e    - JupyterLab in headless Chromium: widgets render, upload works (installs chromium with apt if root)"
 
+LOCK            := requirements/lock.txt
+# TensorFlow 2.21 ships wheels for these Pythons only.
+CHECK_PYTHON    := import sys; v = sys.version_info[:2]; assert (3, 11) <= v <= (3, 13), \
+	f"Python 3.11, 3.12 or 3.13 is needed (TensorFlow 2.21 has wheels for those), found {sys.version.split()[0]}"
+
 $(PY):
-	$(PYTHON_FOR_VENV) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	$(PYTHON_FOR_VENV) -c '$(CHECK_PYTHON)'
 	$(PYTHON_FOR_VENV) -m venv $(VENV)
 
 # Re-install whenever pyproject.toml changes (the stamp is older than it). The course's kernel
 # (tl_helpers/kernel.py: IPython after a quiet TensorFlow import) becomes .venv's "python3" kernel,
 # the one the notebooks name, so JupyterLab and nbval start it.
-$(STAMP): pyproject.toml tl_helpers/kernel.py | $(PY)
+$(STAMP): pyproject.toml $(LOCK) tl_helpers/kernel.py | $(PY)
 	$(PY) -m pip install --upgrade --quiet "pip>=24"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[course,lab,dev]"
 	$(PY) -m tl_helpers.kernel install
 	touch $(STAMP)
 
@@ -77,19 +84,47 @@ unit-all: unit unit-slow
 # tests/nbval_times.py prints each notebook's time at the end (the README quotes them).
 notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi; \
-	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times $(NOTEBOOKS) $(PYTEST_ARGS); \
+	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times $(NBVAL_SIDE_BY_SIDE) $(NOTEBOOKS) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
 
-# The teacher's check of a classroom machine: every notebook on small subsets.
+# Another Python, as a user gets the course there: a new venv (pyenv's Python, else pythonX.Y on
+# PATH), the package built and installed NOT editable with [course,test] at the lock's versions
+# (so its package data and imports are checked as shipped), then the fast unit tests and notebook
+# 02 in quick mode. The tests run with `pytest`, not `python -m pytest`, so that `tl_helpers`
+# is the installed copy, not this folder.
+PYTHON       ?= 3.13
+OTHER_VENV   := .venv-py$(PYTHON)
+test-python:
+	@interpreter="$$(pyenv prefix $(PYTHON) 2>/dev/null)/bin/python$(PYTHON)"; \
+	[ -x "$$interpreter" ] || interpreter="$$(command -v python$(PYTHON))" || { \
+	    echo "no Python $(PYTHON) here: install it (pyenv install $(PYTHON)) or name another"; exit 2; }; \
+	"$$interpreter" -c '$(CHECK_PYTHON)' && rm -rf $(OTHER_VENV) && "$$interpreter" -m venv $(OTHER_VENV)
+	$(OTHER_VENV)/bin/python -m pip install --upgrade --quiet "pip>=24"
+	$(OTHER_VENV)/bin/python -m pip install --quiet -c $(LOCK) ".[course,test]"
+	rm -rf build  # what the wheel build left beside the sources
+	cd /tmp && $(CURDIR)/$(OTHER_VENV)/bin/python -c 'import sys, tl_helpers; \
+	    print("Python", sys.version.split()[0], "- tl_helpers from", tl_helpers.__file__)'
+	$(OTHER_VENV)/bin/python -m tl_helpers.kernel install
+	$(OTHER_VENV)/bin/pytest tests -m "not slow and not mirror and not serial" $(PARALLEL) -q -p no:cacheprovider
+	$(OTHER_VENV)/bin/pytest tests -m "not slow and not mirror and serial" -q -p no:cacheprovider
+	TL_QUICK=1 $(OTHER_VENV)/bin/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider \
+	    notebooks/02_feature_extraction_cats_dogs.ipynb
+
+# The teacher's check of a classroom machine: every notebook on small subsets, two at a time
+# (quick mode skips the assertions, so notebooks may share the cores; loadscope keeps each
+# notebook's cells in one kernel, in order), then those that read another notebook's outputs.
+READS_OTHERS := notebooks/07_export_and_deploy.ipynb
 quick-notebooks: install
-	TL_QUICK=1 $(MAKE) --no-print-directory notebooks
+	TL_QUICK=1 $(MAKE) --no-print-directory notebooks NBVAL_SIDE_BY_SIDE="-n 2 --dist loadscope" \
+	    NOTEBOOKS="$(filter-out $(READS_OTHERS),$(NOTEBOOKS))"
+	TL_QUICK=1 $(MAKE) --no-print-directory notebooks NOTEBOOKS="$(filter $(READS_OTHERS),$(NOTEBOOKS))"
 
 # In quick mode (TL_QUICK=1) the fast unit tests stand in for all of them.
 test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks
 
 # What CI runs (.ci/run), ordered to fail fast: a broken change stops in the first minutes, not
 # after the full notebooks. Each step's wall time is printed as it ends and again at the end.
-CI_STEPS := lint unit quick-notebooks unit-slow notebooks e2e
+CI_STEPS := lint unit test-python quick-notebooks unit-slow notebooks e2e
 ci: install
 	@summary=""; total_start=$$(date +%s); \
 	for step in $(CI_STEPS); do \
@@ -112,7 +147,7 @@ student: install
 	$(PY) -m tl_helpers.student notebooks student
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-py*
 
 # The learner's view: JupyterLab from .venv in headless Chromium (Debian's package; Playwright
 # drives it and never downloads a browser). Screenshots land in e2e/artifacts/.
@@ -123,5 +158,5 @@ e2e: install
 	            || echo "could not install chromium with apt-get; the browser tests will be skipped"; \
 	    else echo "chromium is not installed and cannot be installed here (not root or no apt-get); the browser tests will be skipped"; fi; \
 	fi
-	$(PY) -m pip install --quiet -e ".[e2e]"
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[e2e]"
 	$(PY) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)

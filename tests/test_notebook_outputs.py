@@ -130,3 +130,24 @@ def test_stated_run_time_matches_the_committed_run(path):
     assert re.search(rf"(about|under) {stated} min\b", readme_row), (
         f"README's row for {path.stem} should say about {stated} min"
     )
+
+
+CACHE_STATE = re.compile(r"from_cache|\.seconds\b|cache_dir\(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_output_checked_cells_print_nothing_about_the_cache(path):
+    """A warm cache (a second run, CI on a machine that ran the course) and a cold one must give
+    the same checked output, so no checked cell may print the cache's state or a pass's time."""
+    checked = [
+        (index, match.group(0))
+        for index, cell in code_cells(path)
+        if "# NBVAL_CHECK_OUTPUT" in cell.source
+        for match in CACHE_STATE.finditer(cell.source)
+    ]
+    assert not checked, f"{path.name}: output-checked cells that depend on the cache: {checked}"
+
+
+def test_the_notebook_globs_find_every_notebook():
+    """An empty list would make every parametrized notebook test vanish instead of failing."""
+    assert len(NOTEBOOKS) >= 8, NOTEBOOKS
