@@ -79,13 +79,19 @@ unit-slow: install
 
 unit-all: unit unit-slow
 
-# nbval exits with 5 when there is no notebook to collect: that is not a failure. It starts the
-# "python3" kernel installed in .venv (the course's), not ipykernel's default.
-# tests/nbval_times.py prints each notebook's time at the end (the README quotes them).
+# nbval runs the notebooks; tests/nbval_times.py prints each notebook's time at the end (the
+# README quotes them). It starts the "python3" kernel installed in .venv (the course's). Two
+# notebooks run side by side (loadscope keeps each notebook's cells in one kernel, in order), then
+# those that must run alone, one after the other: 07 reads the model 04 saves, and 07 and 08
+# assert ratios of timings measured in one run, which need the machine to themselves.
+ALONE := notebooks/07_export_and_deploy.ipynb notebooks/08_choosing_a_backbone.ipynb
 notebooks: install
-	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi; \
-	$(PY) -m pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times $(NBVAL_SIDE_BY_SIDE) $(NOTEBOOKS) $(PYTEST_ARGS); \
-	rc=$$?; if [ $$rc -eq 5 ]; then echo "nbval collected no notebook cells"; exit 0; fi; exit $$rc
+	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi
+	@set -e; shared="$(filter-out $(ALONE),$(NOTEBOOKS))"; alone="$(filter $(ALONE),$(NOTEBOOKS))"; \
+	if [ -n "$$shared" ]; then (set -x; $(PY) -m pytest --nbval-lax --nbval-kernel-name python3 \
+	    -p no:cacheprovider -p tests.nbval_times -n 2 --dist loadscope $$shared $(PYTEST_ARGS)); fi; \
+	if [ -n "$$alone" ]; then (set -x; $(PY) -m pytest --nbval-lax --nbval-kernel-name python3 \
+	    -p no:cacheprovider -p tests.nbval_times $$alone $(PYTEST_ARGS)); fi
 
 # Another Python, as a user gets the course there: a new venv (pyenv's Python, else pythonX.Y on
 # PATH), the package built and installed NOT editable with [course,test] at the lock's versions
@@ -110,14 +116,9 @@ test-python:
 	TL_QUICK=1 $(OTHER_VENV)/bin/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider \
 	    notebooks/02_feature_extraction_cats_dogs.ipynb
 
-# The teacher's check of a classroom machine: every notebook on small subsets, two at a time
-# (quick mode skips the assertions, so notebooks may share the cores; loadscope keeps each
-# notebook's cells in one kernel, in order), then those that read another notebook's outputs.
-READS_OTHERS := notebooks/07_export_and_deploy.ipynb
+# The teacher's check of a classroom machine: every notebook on small subsets (assertions skipped).
 quick-notebooks: install
-	TL_QUICK=1 $(MAKE) --no-print-directory notebooks NBVAL_SIDE_BY_SIDE="-n 2 --dist loadscope" \
-	    NOTEBOOKS="$(filter-out $(READS_OTHERS),$(NOTEBOOKS))"
-	TL_QUICK=1 $(MAKE) --no-print-directory notebooks NOTEBOOKS="$(filter $(READS_OTHERS),$(NOTEBOOKS))"
+	TL_QUICK=1 $(MAKE) --no-print-directory notebooks
 
 # In quick mode (TL_QUICK=1) the fast unit tests stand in for all of them.
 test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks

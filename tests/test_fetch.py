@@ -21,6 +21,7 @@ from conftest import FileServer, write_image
 from tl_helpers.data import fetch, locate, safe_extract
 from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.errors import DatasetIntegrityError, DatasetUnavailableError, UnsafeArchiveError
+from tl_helpers.storage import StorageError
 
 COUNTS = {"cats": 4, "dogs": 5}
 
@@ -405,7 +406,7 @@ def test_disk_filling_up_during_extraction(http_server, source, tmp_path, monkey
         return real_copy(*args, **kwargs)
 
     monkeypatch.setattr(module, name, copy_until_full)
-    with pytest.raises(DatasetUnavailableError, match="filled up while extracting"):
+    with pytest.raises(StorageError, match=r"tiny_pets: the folder .* is full.*TL_DATA_DIR"):
         fetch(spec, data_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists(), (
         "no half-extracted dataset may be left"
@@ -478,3 +479,38 @@ def test_locking_and_fetching_work_where_fcntl_does_not_exist(source, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", str(sum(COUNTS.values()))]
+
+
+def test_a_disk_filling_up_during_the_download_leaves_no_partial_file(
+    http_server, source, tmp_path, monkeypatch
+):
+    import builtins
+    import errno
+
+    spec = make_spec(http_server, "tiny_pets.tgz", tgz_bytes(source))
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def opening(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        return FullDisk(handle) if str(path).endswith(".part") else handle
+
+    monkeypatch.setattr(builtins, "open", opening)
+    with pytest.raises(StorageError, match=r"tiny_pets.tgz: the folder .* is full"):
+        fetch(spec, data_dir=tmp_path, verbose=False)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert not list(tmp_path.rglob("*.part"))
+    root = fetch(spec, data_dir=tmp_path, verbose=False)  # room again: the next run works
+    assert sum(1 for _ in root.rglob("*.jpg")) == 9

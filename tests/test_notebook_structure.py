@@ -30,6 +30,9 @@ def test_notebook_has_exercises_with_hidden_checked_solutions(path):
         assert cell.metadata.get("jupyter", {}).get("source_hidden"), "solutions start collapsed"
     for cell in solutions:
         assert "exercises.check_" in cell.source, "each solution runs its self-check"
+        assert cell.metadata.get("jupyter", {}).get("outputs_hidden"), (
+            f"{path.name}: a solution's output (the answer) must start collapsed too"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

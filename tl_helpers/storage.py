@@ -12,14 +12,20 @@ record is read later as if it were complete, so it must never exist half-written
   one that cannot be read (truncated by a disk that filled up before this code existed, a copy
   cut short, a bad sector) as missing: a warning names the file, the caller recomputes it and
   ``save_arrays`` replaces it.
+- ``disk_errors`` turns what the operating system says when a write cannot happen (a full disk,
+  a quota, a read-only disk, no permission, a folder gone) into one ``StorageError`` line: which
+  folder, roughly how much space the write needed and how much is free, and what to do. Every
+  writer of the course goes through it: ``atomic_path`` here, exports, downloads, extraction.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import shutil
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -27,9 +33,72 @@ from pathlib import Path
 
 import numpy as np
 
-from tl_helpers.errors import CourseWarning
+from tl_helpers import config
+from tl_helpers.errors import CourseError, CourseWarning
 
-__all__ = ["atomic_path", "read_arrays", "rows_match", "save_arrays", "save_json"]
+__all__ = [
+    "StorageError",
+    "atomic_path",
+    "disk_errors",
+    "read_arrays",
+    "rows_match",
+    "save_arrays",
+    "save_json",
+]
+
+
+class StorageError(CourseError):
+    """A file or folder could not be written: the disk is full, read-only or not this user's."""
+
+
+_DISK_PROBLEMS = {
+    errno.ENOSPC: "is full",
+    errno.EDQUOT: "is over its disk quota",
+    errno.EROFS: "is on a read-only disk",
+    errno.EACCES: "cannot be written by this user",
+    errno.EPERM: "cannot be written by this user",
+    errno.ENOENT: "does not exist (was it removed while the course wrote to it?)",
+}
+
+
+def _size(count: float) -> str:
+    return f"{count / 2**20:,.1f} MB" if count < 2**30 else f"{count / 2**30:,.1f} GB"
+
+
+def _fix_for(folder: Path) -> str:
+    """What to do about ``folder``: the setting that moves it, when one does."""
+    settings = {
+        "TL_CACHE_DIR": Path(os.environ.get("TL_CACHE_DIR") or config.USER_CACHE_DIR),
+        "TL_DATA_DIR": Path(os.environ.get("TL_DATA_DIR") or config.DATASETS_DIR / "data"),
+    }
+    for variable, root in settings.items():
+        if folder.resolve().is_relative_to(root.expanduser().resolve()):
+            return f"free some space there, or set {variable} to a folder on a disk with room"
+    return "free some space there, or write to a folder on another disk"
+
+
+@contextlib.contextmanager
+def disk_errors(target: str | os.PathLike[str], needed_bytes: int | None = None) -> Iterator[None]:
+    """Run a write of ``target`` (a file or folder; ``needed_bytes`` its rough size, if known);
+    an ``OSError`` of the kinds above becomes one ``StorageError`` that names the folder."""
+    try:
+        yield
+    except OSError as error:
+        problem = _DISK_PROBLEMS.get(error.errno or -1)
+        if problem is None:
+            raise
+        folder = Path(target).parent
+        existing = next((f for f in (folder, *folder.parents) if f.exists()), folder)
+        free = shutil.disk_usage(existing).free if existing.exists() else None
+        amounts = [f"about {_size(needed_bytes)} needed" if needed_bytes else ""]
+        amounts.append(f"{_size(free)} free" if free is not None and problem == "is full" else "")
+        detail = ", ".join(a for a in amounts if a)
+        raise StorageError(
+            f"cannot write {Path(target).name}: the folder {folder} {problem}"
+            + (f" ({detail})" if detail else "")
+            + f"; nothing half-written was kept. {_fix_for(existing).capitalize()}, then run again."
+        ) from error
+
 
 # What NumPy and zipfile raise on a damaged .npz: not a zip, a bad checksum, a member cut short,
 # a header that does not parse, an array missing.
@@ -37,30 +106,35 @@ _UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    target: str | os.PathLike[str], suffix: str | None = None, needed_bytes: int | None = None
+) -> Iterator[Path]:
     """A temporary path beside ``target`` to write to; moved onto ``target`` when the block ends
     normally, deleted when it raises (``KeyboardInterrupt`` included). ``suffix`` defaults to the
-    target's, for writers that insist on one (``.keras``, ``.npz``)."""
+    target's, for writers that insist on one (``.keras``, ``.npz``). A write the disk refuses
+    ends in a ``StorageError`` (``disk_errors``; ``needed_bytes``, when known, goes in it)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Unique to this process and this write, and created by the writer itself, so the file gets
     # the same permissions as any other (a shared classroom cache stays readable by everyone).
     ending = target.suffix if suffix is None else suffix
     temporary = target.with_name(
         f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{ending}"
     )
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with disk_errors(target, needed_bytes):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            yield temporary
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     """Write named arrays to an ``.npz`` file atomically (see ``atomic_path``)."""
     path = Path(path)
-    with atomic_path(path, suffix=".npz") as temporary:
+    needed = sum(np.asarray(values).nbytes for values in arrays.values())
+    with atomic_path(path, suffix=".npz", needed_bytes=needed) as temporary:
         with open(temporary, "wb") as out:
             np.savez(out, allow_pickle=False, **arrays)
             out.flush()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tl_helpers import config
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_image_size
 
 if TYPE_CHECKING:  # TensorFlow loads only when the command runs
     import tensorflow as tf
@@ -76,6 +77,7 @@ def _train(args: argparse.Namespace) -> int:
             + (f", this is worker {worker.index} of {worker.count}" if worker.count > 1 else "")
         )
     recipe = train_recipe(args)
+    check_image_size(recipe.image_size, setting="--image-size")  # before anything is allocated
     print(
         f"recipe: {recipe.backbone} at {recipe.image_size} px, "
         + (f"top {recipe.blocks} blocks fine-tuned" if recipe.blocks else "feature extraction")

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, build_opener
 
+from tl_helpers.storage import StorageError, disk_errors
+
 __all__ = ["ProgressBar", "download"]
 
 
@@ -96,10 +98,14 @@ def download(
         progress.update(offset)
         if resumed and verbose:
             print(f"resuming {destination.name} at {offset:,} bytes", flush=True)
-        with open(partial, "ab" if resumed else "wb") as out:
-            while chunk := response.read(chunk_size):
-                out.write(chunk)
-                progress.update(len(chunk))
+        try:
+            with disk_errors(destination, total), open(partial, "ab" if resumed else "wb") as out:
+                while chunk := response.read(chunk_size):
+                    out.write(chunk)
+                    progress.update(len(chunk))
+        except StorageError:
+            partial.unlink(missing_ok=True)  # a full disk: start afresh once there is room
+            raise
         progress.close()
     received = partial.stat().st_size
     if total is not None and received != total:

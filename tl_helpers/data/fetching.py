@@ -14,7 +14,6 @@ interrupted run never leaves a half-extracted dataset that later passes as compl
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import time
@@ -29,6 +28,7 @@ from tl_helpers.data.download import download
 from tl_helpers.data.locking import dataset_lock
 from tl_helpers.data.verify import check_dataset, file_sha256, fingerprint, load_stamp, save_stamp
 from tl_helpers.errors import DatasetIntegrityError, DatasetUnavailableError
+from tl_helpers.storage import disk_errors
 
 __all__ = ["RECORDED_CHECKSUMS", "STAMP_NAME", "fetch", "locate", "verify_archive"]
 
@@ -235,22 +235,17 @@ def _extract_and_install(spec: DatasetSpec, archive: Path, home: Path, verbose: 
     staging = home / ".extracting"
     shutil.rmtree(staging, ignore_errors=True)  # left over from an interrupted run
     try:
-        _say(f"{spec.name}: extracting {archive.name} ...", verbose)
-        safe_extract(archive, staging)
-        extracted = staging / spec.folder
-        if not extracted.is_dir():
-            raise DatasetIntegrityError(
-                f"{spec.name}: {archive} has no top-level folder {spec.folder}/; it is not the catalogued archive. "
-                "Delete it and run again."
-            )
-        check_dataset(spec, extracted, strict=True)
-        os.replace(extracted, home / spec.folder)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise DatasetUnavailableError(
-                f"{spec.name}: the disk holding {home} filled up while extracting {archive.name}. "
-                "Nothing was kept; free some space (or set TL_DATA_DIR to a bigger disk) and run again."
-            ) from error
-        raise
+        # A full or read-only disk ends in one line; the checked archive stays for the rerun.
+        with disk_errors(home / spec.folder, archive.stat().st_size):
+            _say(f"{spec.name}: extracting {archive.name} ...", verbose)
+            safe_extract(archive, staging)
+            extracted = staging / spec.folder
+            if not extracted.is_dir():
+                raise DatasetIntegrityError(
+                    f"{spec.name}: {archive} has no top-level folder {spec.folder}/; it is not the catalogued archive. "
+                    "Delete it and run again."
+                )
+            check_dataset(spec, extracted, strict=True)
+            os.replace(extracted, home / spec.folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -40,6 +40,7 @@ from tl_helpers.extras import require
 from tl_helpers.models.build import class_names_of
 from tl_helpers.models.predict import input_size
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
+from tl_helpers.storage import disk_errors
 
 __all__ = [
     "CALIBRATION_PHOTOS",
@@ -204,33 +205,34 @@ def export_classifier(
     exportable(
         np.zeros((1, *image_size, 3), np.float32)
     )  # the ONNX exporter wants a model called once
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        temporary = scratch / f"model{FORMATS[format]}"
-        with native_output_filtered(is_runtime_notice), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing np.object
-            if format == "saved_model":
-                exportable.export(temporary, format="tf_saved_model", verbose=False)
-                (temporary / SAVED_MODEL_INFO).parent.mkdir(exist_ok=True)
-                (temporary / SAVED_MODEL_INFO).write_text(info.to_json())
-            elif format == "litert":
-                options = _converter_options(quantize, photos, image_size)
-                exportable.export(temporary, format="litert", verbose=False, **options)
-                payload = info.to_json().encode()
-                temporary.write_bytes(
-                    add_tflite_metadata(temporary.read_bytes(), METADATA_NAME, payload)
-                )
-            else:
-                onnx = require("onnx", "Exporting to ONNX")
-                require("tf2onnx", "Exporting to ONNX")  # what Keras converts with
+    with disk_errors(out):  # a full or read-only disk: one line, nothing left behind
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            temporary = scratch / f"model{FORMATS[format]}"
+            with native_output_filtered(is_runtime_notice), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing np.object
+                if format == "saved_model":
+                    exportable.export(temporary, format="tf_saved_model", verbose=False)
+                    (temporary / SAVED_MODEL_INFO).parent.mkdir(exist_ok=True)
+                    (temporary / SAVED_MODEL_INFO).write_text(info.to_json())
+                elif format == "litert":
+                    options = _converter_options(quantize, photos, image_size)
+                    exportable.export(temporary, format="litert", verbose=False, **options)
+                    payload = info.to_json().encode()
+                    temporary.write_bytes(
+                        add_tflite_metadata(temporary.read_bytes(), METADATA_NAME, payload)
+                    )
+                else:
+                    onnx = require("onnx", "Exporting to ONNX")
+                    require("tf2onnx", "Exporting to ONNX")  # what Keras converts with
 
-                exportable.export(temporary, format="onnx", verbose=False)
-                proto = onnx.load(str(temporary))
-                onnx.helper.set_model_props(proto, {METADATA_NAME: info.to_json()})
-                onnx.save(proto, str(temporary))
-        _replace(temporary, out, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+                    exportable.export(temporary, format="onnx", verbose=False)
+                    proto = onnx.load(str(temporary))
+                    onnx.helper.set_model_props(proto, {METADATA_NAME: info.to_json()})
+                    onnx.save(proto, str(temporary))
+            _replace(temporary, out, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return ExportedFile(out, info)
 
 

@@ -38,8 +38,13 @@ def input_size(model: keras.Model | ExportedModel) -> tuple[int, int]:
     """The ``(height, width)`` of the images a classifier (or backbone) takes."""
     if isinstance(model, ExportedModel):
         return model.image_size
-    height, width = model.input_shape[1:3]
-    return int(height), int(width)
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or None in shape[1:3]:
+        raise CourseError(
+            f"this model takes inputs of shape {shape}, not images of a fixed (height, width): "
+            "it is not an image classifier or backbone the course can use"
+        )
+    return int(shape[1]), int(shape[2])
 
 
 def _exported_probabilities(

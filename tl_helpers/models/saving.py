@@ -19,6 +19,7 @@ __all__ = [
     "LoadedClassifier",
     "ModelFileError",
     "check_model_path",
+    "image_classifier_problem",
     "load_classifier",
     "save_classifier",
 ]
@@ -94,4 +95,27 @@ def load_classifier(path: str | os.PathLike[str]) -> LoadedClassifier:
         raise ModelFileError(f"{path} could not be loaded as a Keras model: {error}") from error
     except (KeyError, OSError, TypeError) as error:
         raise ModelFileError(f"{path} could not be loaded as a Keras model: {error}") from error
+    problem = image_classifier_problem(model)
+    if problem:
+        raise ModelFileError(
+            f"{path} is a Keras model, but not an image classifier the course can use: {problem}. "
+            "Give a classifier saved by the course (train, save_classifier) or one that takes "
+            "(height, width, 3) photos and gives one probability per class."
+        )
     return LoadedClassifier(model, class_names_of(model))
+
+
+def image_classifier_problem(model: keras.Model) -> str | None:
+    """What keeps ``model`` from being an image classifier (photos in, one probability per
+    class out), or ``None`` when it is one."""
+    inputs, outputs = model.inputs, model.outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        return (
+            f"it has {len(inputs)} inputs and {len(outputs)} outputs, where one of each is needed"
+        )
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[3] != 3 or None in shape[1:3]:
+        return f"its input is {shape}, not a batch of (height, width, 3) photos of a fixed size"
+    if len(tuple(model.output_shape)) != 2:
+        return f"its output is {tuple(model.output_shape)}, not one row of class scores per photo"
+    return None

@@ -20,6 +20,7 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.folders import folder_splits
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_image_size
 from tl_helpers.training.activations import extract_activations
 from tl_helpers.training.cutting import split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
@@ -131,6 +132,7 @@ def train_splits(
         )
     if blocks < 0:
         raise CourseError(f"blocks (how many blocks to fine-tune) cannot be negative, got {blocks}")
+    check_image_size(image_size)
     parts = split_backbone(build_backbone(backbone, (image_size, image_size)), max(blocks, 1))
     train = extract_activations(parts, splits.train, verbose=False, strategy=strategy)
     validation = extract_activations(

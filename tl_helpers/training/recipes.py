@@ -22,6 +22,7 @@ from tl_helpers.backbones import DEFAULT_BACKBONE
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_image_size
 from tl_helpers.models import (
     build_classifier,
     build_head,
@@ -281,6 +282,7 @@ def feature_extraction(
 ) -> FeatureExtractionResult:
     """The fast recipe: features of train and validation (cached), then a head trained on them
     (with ``maps``, the feature sets keep their maps too: ``extract_features``)."""
+    check_image_size(image_size, batch_size)
     timings = {}
     start = time.perf_counter()
     options = {"image_size": image_size, "batch_size": batch_size, "maps": maps, "verbose": verbose}
