@@ -25,7 +25,8 @@ __all__ = [
     "memory_bytes",
 ]
 
-PEAK_BYTES_PER_PIXEL = 400  # per photo of a batch, float32 activations of the frozen pass
+PEAK_BYTES_PER_PIXEL = 400  # measured 257 for Lite0-2 (results/memory_per_pixel.json), plus a margin for the
+# decoded photos queued in the pipeline and the activations a training run keeps
 MEMORY_SHARE = 0.5  # of the machine's memory a batch may take: the rest is the OS, the data, Python
 MIN_IMAGE_SIZE = 32  # the backbones halve the photo five times: smaller leaves less than one cell
 
@@ -62,7 +63,7 @@ def check_image_size(
 ) -> tuple[int, int]:
     """``image_size`` as ``(height, width)`` if it is a size a frozen pass can run at here;
     otherwise a ``CourseError`` naming ``setting``, what it would need and the sizes that fit."""
-    pair = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    pair = tuple(image_size) if isinstance(image_size, tuple | list) else (image_size, image_size)
     if len(pair) != 2 or not all(
         isinstance(side, int) and not isinstance(side, bool) for side in pair
     ):

@@ -62,6 +62,8 @@ _DISK_PROBLEMS = {
 
 
 def _size(count: float) -> str:
+    if count < 2**20:
+        return f"{max(1, round(count / 2**10))} KB"
     return f"{count / 2**20:,.1f} MB" if count < 2**30 else f"{count / 2**30:,.1f} GB"
 
 
@@ -73,14 +75,17 @@ def _fix_for(folder: Path) -> str:
     }
     for variable, root in settings.items():
         if folder.resolve().is_relative_to(root.expanduser().resolve()):
-            return f"free some space there, or set {variable} to a folder on a disk with room"
-    return "free some space there, or write to a folder on another disk"
+            return f"Free some space there, or set {variable} to a folder on a disk with room"
+    return "Free some space there, or write to a folder on another disk"
 
 
 @contextlib.contextmanager
-def disk_errors(target: str | os.PathLike[str], needed_bytes: int | None = None) -> Iterator[None]:
+def disk_errors(
+    target: str | os.PathLike[str], needed_bytes: int | None = None, fix: str | None = None
+) -> Iterator[None]:
     """Run a write of ``target`` (a file or folder; ``needed_bytes`` its rough size, if known);
-    an ``OSError`` of the kinds above becomes one ``StorageError`` that names the folder."""
+    an ``OSError`` of the kinds above becomes one ``StorageError`` that names the folder and
+    ``fix`` (default: the setting that moves the folder, when one does)."""
     try:
         yield
     except OSError as error:
@@ -96,7 +101,7 @@ def disk_errors(target: str | os.PathLike[str], needed_bytes: int | None = None)
         raise StorageError(
             f"cannot write {Path(target).name}: the folder {folder} {problem}"
             + (f" ({detail})" if detail else "")
-            + f"; nothing half-written was kept. {_fix_for(existing).capitalize()}, then run again."
+            + f"; nothing half-written was kept. {fix or _fix_for(existing)}, then run again."
         ) from error
 
 

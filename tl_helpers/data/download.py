@@ -56,12 +56,15 @@ def download(
     verbose: bool = True,
     timeout: float = 30.0,
     chunk_size: int = 1 << 16,
+    fix: str | None = None,
 ) -> Path:
     """Download ``url`` to ``destination`` with a progress bar.
 
     Bytes go to ``destination.part`` first; an interrupted download is resumed from there with an
     HTTP Range request (or restarted if the server ignores it). Only a complete file is renamed
-    to ``destination``. Network errors are raised as they come (``URLError`` and friends).
+    to ``destination``. Network errors are raised as they come (``URLError`` and friends); a disk
+    that refuses the bytes ends in a ``StorageError`` with ``fix`` as its advice, and the partial
+    file goes (it could never be completed there).
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,10 @@ def download(
         if resumed and verbose:
             print(f"resuming {destination.name} at {offset:,} bytes", flush=True)
         try:
-            with disk_errors(destination, total), open(partial, "ab" if resumed else "wb") as out:
+            with (
+                disk_errors(destination, total, fix),
+                open(partial, "ab" if resumed else "wb") as out,
+            ):
                 while chunk := response.read(chunk_size):
                     out.write(chunk)
                     progress.update(len(chunk))

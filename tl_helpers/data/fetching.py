@@ -34,6 +34,9 @@ __all__ = ["RECORDED_CHECKSUMS", "STAMP_NAME", "fetch", "locate", "verify_archiv
 
 STAMP_NAME = "verified.json"  # per dataset: which folders were checked, and their fingerprint
 RECORDED_CHECKSUMS = "recorded_checksums.json"  # sha256 of archives that had none published
+DATA_FIX = (
+    "Free some space there, or set TL_DATA_DIR (or data_dir=) to a folder on a disk with room"
+)
 
 
 def _say(message: str, verbose: bool) -> None:
@@ -156,7 +159,9 @@ def _obtain_archive(spec: DatasetSpec, base: Path, verbose: bool) -> Path:
         _say(f"{spec.name}: using the archive already at {config.display_path(archive)}", verbose)
     else:
         try:
-            download(spec.url, archive, expected_bytes=spec.archive_bytes, verbose=verbose)
+            download(
+                spec.url, archive, expected_bytes=spec.archive_bytes, verbose=verbose, fix=DATA_FIX
+            )
         except (URLError, HTTPException, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", None) or error
             raise DatasetUnavailableError(
@@ -236,7 +241,7 @@ def _extract_and_install(spec: DatasetSpec, archive: Path, home: Path, verbose: 
     shutil.rmtree(staging, ignore_errors=True)  # left over from an interrupted run
     try:
         # A full or read-only disk ends in one line; the checked archive stays for the rerun.
-        with disk_errors(home / spec.folder, archive.stat().st_size):
+        with disk_errors(home / spec.folder, archive.stat().st_size, DATA_FIX):
             _say(f"{spec.name}: extracting {archive.name} ...", verbose)
             safe_extract(archive, staging)
             extracted = staging / spec.folder
