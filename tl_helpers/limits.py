@@ -25,8 +25,9 @@ __all__ = [
     "memory_bytes",
 ]
 
-PEAK_BYTES_PER_PIXEL = 400  # measured 257 for Lite0-2 (results/memory_per_pixel.json), plus a margin for the
-# decoded photos queued in the pipeline and the activations a training run keeps
+# Measured: 257 for Lite0 to Lite2 (benchmarks/results/memory_per_pixel.json); the rest is a margin
+# for the decoded photos queued in the pipeline and the activations a training run keeps.
+PEAK_BYTES_PER_PIXEL = 400
 MEMORY_SHARE = 0.5  # of the machine's memory a batch may take: the rest is the OS, the data, Python
 MIN_IMAGE_SIZE = 32  # the backbones halve the photo five times: smaller leaves less than one cell
 
