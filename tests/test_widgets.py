@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +53,22 @@ def test_upload_of_a_non_image_gives_a_message(colour_folder, tmp_path):
     predictor.upload.value = _upload(notes)
     assert predictor.predict_uploaded() == []
     assert "Cannot read notes.txt" in predictor.result.value
+
+
+def test_an_upload_onto_a_full_disk_gives_a_message(colour_folder, monkeypatch):
+    import errno
+
+    model = build_classifier("efficientnet_lite0", 3, image_size=48, weights=None)
+    predictor = UploadPredictor(model)
+    predictor.upload.value = _upload(folder_splits(colour_folder).validation.files[0])
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert predictor.predict_uploaded() == []
+    assert "Could not keep the upload" in predictor.result.value
+    assert "is full" in predictor.result.value
 
 
 def test_misclassification_browser_steps_through_mistakes(colour_folder):

@@ -20,6 +20,7 @@ from tl_helpers.evaluation import EvaluationReport
 from tl_helpers.extras import require
 from tl_helpers.gradcam import gradcam, overlay
 from tl_helpers.models import LoadedClassifier, class_names_of, input_size, probabilities
+from tl_helpers.storage import StorageError, disk_errors
 
 if TYPE_CHECKING:
     import ipywidgets as widgets
@@ -143,7 +144,12 @@ class UploadPredictor(StaticCopy):
         content = bytes(uploaded["content"])
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / Path(uploaded["name"]).name
-            path.write_bytes(content)
+            try:
+                with disk_errors(path, len(content)):  # a full temporary folder: one line
+                    path.write_bytes(content)
+            except StorageError as error:
+                self.result.value = f"<b>Could not keep the upload:</b> {html.escape(str(error))}"
+                return []
             try:
                 image = load_image(path, input_size(self.model))
             except ValueError as error:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
 from tl_helpers.errors import CourseWarning, DatasetIntegrityError
-from tl_helpers.storage import save_json
+from tl_helpers.storage import atomic_path, save_json
 
 __all__ = [
     "DatasetReport",
@@ -77,7 +77,8 @@ def write_manifest(root: Path, spec: DatasetSpec, out_path: Path) -> int:
         for class_dir, paths in dataset_files(root, spec).items()
         for path in paths
     ]
-    Path(out_path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_path(out_path) as temporary:  # whole or not at all; a full disk is one line
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
 
 
