@@ -13,7 +13,6 @@ signal again while no ``KeyboardInterrupt`` has reached the command line, and ke
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -73,4 +72,4 @@ class CtrlC:
 
     def _deliver_again(self) -> None:
         if not self._reached:  # the KeyboardInterrupt was lost on its way: raise it once more
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # in-process on Windows too (os.kill would end it)
