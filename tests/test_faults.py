@@ -71,6 +71,16 @@ def test_a_damaged_array_file_reads_as_missing_with_a_warning_naming_it(tmp_path
     assert read_arrays(tmp_path / "absent.npz", ("values",)) is None  # missing: no warning
 
 
+def test_saved_arrays_keep_exactly_their_names_and_refuse_objects(tmp_path):
+    """Only the arrays given are stored (NumPy 2.0's savez would store an ``allow_pickle``
+    keyword as one more array), and an object array, which only pickle could store, is refused."""
+    path = save_arrays(tmp_path / "entry.npz", **{"conv/0": np.ones(2), "conv/1": np.zeros(3)})
+    assert sorted(read_arrays(path, ()) or {}) == ["conv/0", "conv/1"]
+    with pytest.raises(ValueError, match=r"\['names'\] hold objects"):
+        save_arrays(tmp_path / "bad.npz", names=np.array([{"a": 1}], dtype=object))
+    assert not (tmp_path / "bad.npz").exists()
+
+
 def test_an_entry_with_the_wrong_number_of_rows_reads_as_missing(tmp_path):
     path = save_arrays(tmp_path / "entry.npz", features=np.zeros((7, 4), np.float32))
     assert read_arrays(path, ("features",), rows_match(7)) is not None

@@ -138,10 +138,14 @@ def atomic_path(
 def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     """Write named arrays to an ``.npz`` file atomically (see ``atomic_path``)."""
     path = Path(path)
+    objects = [name for name, values in arrays.items() if np.asarray(values).dtype == object]
+    if objects:  # they would be pickled, and the cache is read with allow_pickle=False
+        raise ValueError(f"save_arrays stores numbers and strings only; {objects} hold objects")
     needed = sum(np.asarray(values).nbytes for values in arrays.values())
     with atomic_path(path, suffix=".npz", needed_bytes=needed) as temporary:
         with open(temporary, "wb") as out:
-            np.savez(out, allow_pickle=False, **arrays)
+            # No allow_pickle= here: NumPy 2.0 would store it as one more array (no objects anyway).
+            np.savez(out, **arrays)  # pyright: ignore[reportArgumentType]
             out.flush()
             os.fsync(out.fileno())
     return path
