@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import ipywidgets
 import numpy as np
 
 from conftest import write_image
 from tl_helpers.data.folders import folder_splits
 from tl_helpers.evaluation import report_from_probabilities
 from tl_helpers.models import build_classifier, load_classifier, save_classifier
-from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor
+from tl_helpers.widgets import MisclassificationBrowser, UploadPredictor, uploaded_files
 
 
 def _upload(path):
@@ -114,7 +115,7 @@ def test_choose_file_fills_the_upload_like_the_browser_does(colour_folder, tmp_p
     model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=64)
     predictor = UploadPredictor(model, top_k=2)
     predictor.choose_file(splits.validation.files[0])
-    uploaded = predictor.upload.value[0]
+    uploaded = uploaded_files(predictor.upload)[0]
     assert uploaded["name"] == splits.validation.files[0].name and uploaded["type"] == "image/png"
     assert bytes(uploaded["content"]) == splits.validation.files[0].read_bytes()
     predictor.button.click()
@@ -153,3 +154,39 @@ def test_widgets_carry_a_static_copy_of_what_they_show(colour_folder):
     copy = predictor._repr_mimebundle_()["text/html"]
     assert copy.count("data:image/jpeg;base64,") == 1 and files[0].name in copy
     assert all(f"{p:.1%}" in copy for _, p in predictor.last_prediction)
+
+
+def test_uploaded_files_reads_ipywidgets_7_and_8_values():
+    """Colab's ipywidgets 7 keeps {name: {"metadata": ..., "content": ...}}; 8 keeps a tuple of
+    dicts. Both give the same list of files, in the order chosen."""
+
+    class Upload:  # only the value matters
+        def __init__(self, value):
+            self.value = value
+
+    seven = {
+        "b.png": {"metadata": {"name": "b.png", "type": "image/png", "size": 2}, "content": b"bb"},
+        "a.jpg": {"metadata": {"name": "a.jpg", "type": "image/jpeg", "size": 1}, "content": b"a"},
+    }
+    eight = tuple({**entry["metadata"], "content": entry["content"]} for entry in seven.values())
+    assert uploaded_files(Upload(seven)) == uploaded_files(Upload(eight)) == list(eight)
+    assert [f["name"] for f in uploaded_files(Upload(seven))] == ["b.png", "a.jpg"]
+    assert uploaded_files(Upload({})) == uploaded_files(Upload(())) == []
+
+
+def test_the_installed_ipywidgets_is_one_the_widgets_support():
+    assert ipywidgets.__version__.split(".")[0] in ("7", "8")
+
+
+def test_an_ipywidgets_7_widget_gets_the_live_view_and_the_static_copy(colour_folder):
+    """ipywidgets 7 widgets have no _repr_mimebundle_ (they display through _ipython_display_):
+    the bundle names the widget's model all the same, beside the static copy."""
+    import types
+
+    splits = folder_splits(colour_folder)
+    model = build_classifier("efficientnet_lite0", 3, class_names=splits.class_names, image_size=64)
+    predictor = UploadPredictor(model)
+    predictor.widget = types.SimpleNamespace(model_id="model-7")  # what a 7.x VBox offers here
+    bundle = predictor._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == "model-7"
+    assert "static copy" in bundle["text/html"]

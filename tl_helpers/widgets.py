@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 else:  # a missing ipywidgets says which extra brings it
     widgets = require("ipywidgets", "The course's widgets")
 
-__all__ = ["MisclassificationBrowser", "StaticCopy", "UploadPredictor", "probability_bars"]
+__all__ = [
+    "MisclassificationBrowser",
+    "StaticCopy",
+    "UploadPredictor",
+    "probability_bars",
+    "uploaded_files",
+]
+
+# Colab ships ipywidgets 7, whose FileUpload stores files differently from 8's.
+_IPYWIDGETS_7 = widgets.__version__.split(".")[0] == "7"
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -83,9 +92,29 @@ class StaticCopy:
         return f"<div>{note}<div style='display:flex'>{pictures}</div>{''.join(self.static_parts())}</div>"
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        if hasattr(self.widget, "_repr_mimebundle_"):
+            bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        else:  # ipywidgets 7 displays through _ipython_display_; this is the bundle it sends
+            bundle = {
+                "text/plain": repr(self.widget)[:110],
+                "application/vnd.jupyter.widget-view+json": {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": self.widget.model_id,
+                },
+            }
         bundle["text/html"] = self.static_html()
         return bundle
+
+
+def uploaded_files(upload: widgets.FileUpload) -> list[dict]:
+    """The files in an upload widget as ``{"name", "content", ...}`` dicts, in the order chosen:
+    ipywidgets 8 keeps a tuple of them, ipywidgets 7 (Colab's) a dict keyed by file name, each
+    entry holding ``metadata`` and ``content``."""
+    value = upload.value
+    if isinstance(value, dict):
+        return [{**entry["metadata"], "content": entry["content"]} for entry in value.values()]
+    return list(value)
 
 
 def _unwrap(classifier: LoadedClassifier | keras.Model) -> tuple[keras.Model, list[str]]:
@@ -123,11 +152,19 @@ class UploadPredictor(StaticCopy):
         (for demonstrations and tests; a learner uses the *Choose image* button)."""
         path = Path(path)
         content = path.read_bytes()
+        metadata = {
+            "name": path.name,
+            "type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "size": len(content),
+        }
+        if _IPYWIDGETS_7:  # value is computed from data and metadata when the counter moves
+            self.upload.metadata = [{**metadata, "lastModified": int(path.stat().st_mtime * 1000)}]
+            self.upload.data = [content]
+            self.upload._counter += 1
+            return
         self.upload.value = (
             {
-                "name": path.name,
-                "type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                "size": len(content),
+                **metadata,
                 "content": memoryview(content),
                 "last_modified": datetime.datetime.fromtimestamp(
                     path.stat().st_mtime, datetime.UTC
@@ -137,10 +174,11 @@ class UploadPredictor(StaticCopy):
 
     def predict_uploaded(self) -> list[tuple[str, float]]:
         """Predict the uploaded file; a file that is not an image gives a message, not a traceback."""
-        if not self.upload.value:
+        files = uploaded_files(self.upload)
+        if not files:
             self.result.value = "<b>No file uploaded yet.</b> Use <i>Choose image</i> first."
             return []
-        uploaded = self.upload.value[0]
+        uploaded = files[0]
         content = bytes(uploaded["content"])
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / Path(uploaded["name"]).name
