@@ -1,6 +1,6 @@
 """Choose the backbone, image size and recipe of ``python -m tl_helpers train`` on validation only.
 
-    TL_MIRROR=../shared/mirror python benchmarks/choose_backbone.py [--json benchmarks/results/backbone_choice.json]
+    TL_MIRROR=../shared/mirror python benchmarks/choose_backbone.py [--json tl_helpers/records/backbone_choice.json]
 
 For cats vs dogs and flowers, every (backbone, image size) of ``GRID`` is trained by feature
 extraction (``measure_candidate``: validation accuracy, frozen-pass time per image, parameters,

@@ -1,6 +1,6 @@
 """Choose notebook 04's flowers recipe on the validation split only.
 
-    TL_MIRROR=../shared/mirror python benchmarks/choose_flowers_recipe.py [--json benchmarks/results/flowers_recipe.json]
+    TL_MIRROR=../shared/mirror python benchmarks/choose_flowers_recipe.py [--json tl_helpers/records/flowers_recipe.json]
 
 Candidates (efficientnet_lite0; label smoothing 0.1 and 2-cell crops fixed beforehand, not tuned):
 image size 224 or 288; feature extraction alone, or fine-tuning the top 2 or 5 blocks at learning

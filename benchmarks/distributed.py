@@ -1,6 +1,6 @@
 """The frozen pass in one process against two workers on this machine (127.0.0.1).
 
-    TL_MIRROR=../shared/mirror python benchmarks/distributed.py [--photos 600] [--json benchmarks/results/distributed.json]
+    TL_MIRROR=../shared/mirror python benchmarks/distributed.py [--photos 600] [--json tl_helpers/records/distributed.json]
 
 The first ``--photos`` training photos of flowers (by file name) go through the frozen bottom of
 ``efficientnet_lite0`` (cut before its last block, with mirror images: what ``train`` runs), each

@@ -4,7 +4,7 @@
         [--learning-rate R] [--epochs 8] [--crop 2] [--label-smoothing 0.1] [--json out.json]
 
 The recipe is the one notebook 04 uses, chosen on the validation split only by
-``choose_flowers_recipe.py`` (its record, ``results/flowers_recipe.json``, gives the defaults:
+``choose_flowers_recipe.py`` (its record, ``tl_helpers/records/flowers_recipe.json``, gives the defaults:
 the chosen image size, and the fine-tuning candidate that scored best on validation). The frozen
 bottom of efficientnet_lite0 runs once over the images and their mirror images (cached
 activations); feature extraction trains a head on the pooled features of both; fine-tuning
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import finish, peak_memory_gb
 
-RECIPE = Path(__file__).resolve().parent / "results" / "flowers_recipe.json"
+RECIPE = Path(__file__).resolve().parent.parent / "tl_helpers" / "records" / "flowers_recipe.json"
 
 TARGETS = {"feature_extraction": 0.90, "fine_tuning": 0.89}
 

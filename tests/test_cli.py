@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import train_quietly
-from tl_helpers import config
+from tl_helpers import config, records
 from tl_helpers.cli import build_parser, main, train_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def recipe_of(*arguments: str) -> config.TrainRecipe:
 
 
 def test_train_defaults_to_the_recipe_chosen_on_validation():
-    choice = json.loads((ROOT / "benchmarks/results/backbone_choice.json").read_text())["chosen"]
+    choice = records.load("backbone_choice")["chosen"]
     default = recipe_of()
     assert default == config.TRAIN_DEFAULT
     assert (default.backbone, default.image_size, default.blocks) == (
@@ -116,7 +116,6 @@ def test_fetch_without_network_or_mirror_exits_with_the_fix(tmp_path):
 
 @pytest.mark.slow
 def test_train_evaluate_predict_on_a_folder(colour_folder, tmp_path, capsys):
-    import json
 
     model_path = tmp_path / "colours.keras"
     assert train_quietly(colour_folder, model_path, 64, 40) == 0

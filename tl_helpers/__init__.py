@@ -104,7 +104,7 @@ _API: dict[str, str] = {
     "CourseError": "tl_helpers.errors",
 }
 # Modules reachable as attributes: tl.plots.learning_curves(...), tl.pitfalls..., tl.config...
-_MODULES = ("config", "exercises", "gradcam", "pitfalls", "plots", "widgets")
+_MODULES = ("config", "exercises", "gradcam", "hosted", "pitfalls", "plots", "records", "widgets")
 
 __all__ = sorted([*_API, *_MODULES, "__version__"])  # pyright: ignore[reportUnsupportedDunderAll]
 
@@ -125,7 +125,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads these on use
-    from tl_helpers import config, exercises, gradcam, pitfalls, plots, widgets
+    from tl_helpers import config, exercises, gradcam, hosted, pitfalls, plots, records, widgets
     from tl_helpers.backbones import DEFAULT_BACKBONE, backbone_names, build_backbone, list_blocks
     from tl_helpers.data import (
         DatasetSplits,

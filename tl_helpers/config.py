@@ -5,7 +5,9 @@ classroom at a shared copy without editing code:
 
 - ``TL_MIRROR``: a folder holding ``cats_and_dogs_filtered/`` and ``flower_photos/``; when set,
   datasets are taken from there instead of being downloaded.
-- ``TL_DATA_DIR``: where downloaded datasets land (default ``datasets/data`` in the project).
+- ``TL_DATA_DIR``: where downloaded datasets land (default ``datasets/data`` in a checkout of the
+  project; this user's data folder, ``~/.local/share/tl_helpers`` on Linux, when the package is
+  installed from a wheel, where the project folder is site-packages).
 - ``TL_CACHE_DIR``: converted weights and cached features (default: this user's cache folder,
   ``~/.cache/tl_helpers`` on Linux, as ``platformdirs`` names it on macOS and Windows). Entries
   are keyed by content, so every copy of the course on a machine can share them safely.
@@ -27,6 +29,7 @@ from tl_helpers.errors import SettingsError
 __all__ = [
     "DATASETS_DIR",
     "DEFAULT_SEED",
+    "IN_CHECKOUT",
     "PROJECT_ROOT",
     "TRAIN_DEFAULT",
     "TRAIN_FAST",
@@ -42,7 +45,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = (
     42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
 )
-DATASETS_DIR = PROJECT_ROOT / "datasets"
+# In a checkout, beside the notebooks; installed from a wheel, PROJECT_ROOT is site-packages.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+DATASETS_DIR = (
+    PROJECT_ROOT / "datasets"
+    if IN_CHECKOUT
+    else Path(platformdirs.user_data_dir("tl_helpers", appauthor=False)) / "datasets"
+)
 # Outside the project, so a fresh clone, a second copy or a non-editable install finds what an
 # earlier run computed (the keys are content: a changed photo, line of code or library misses).
 USER_CACHE_DIR = Path(platformdirs.user_cache_dir("tl_helpers", appauthor=False))
@@ -60,7 +69,7 @@ class TrainRecipe:
 
 
 # Chosen on the validation photos of both course datasets by benchmarks/choose_backbone.py
-# (rule and numbers: benchmarks/results/backbone_choice.json; a test keeps the two equal).
+# (rule and numbers: tl_helpers/records/backbone_choice.json; a test keeps the two equal).
 TRAIN_DEFAULT = TrainRecipe("efficientnet_lite1", 240, 0)
 # The quickest recipe: Lite0 feature extraction at 224 px (``train --fast``).
 TRAIN_FAST = TrainRecipe("efficientnet_lite0", 224, 0)
