@@ -67,18 +67,39 @@ def test_dependencies_are_ranges_and_the_lock_satisfies_every_one():
         )
 
 
+def _hosted_floors() -> dict[str, str]:
+    lines = (PROJECT_ROOT / "requirements" / "hosted-floors.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {_name(name): version for name, version in pins}
+
+
 def test_floors_are_the_tested_versions():
-    """A range's floor is the version the course is tested with (the lock's), or its release
+    """A range's floor is a version the course is tested with: the lock's, or the Colab-like
+    floor stack's (requirements/hosted-floors.txt, run by tests/test_colab.py), or its release
     line (``>=2.21`` for 2.21.0): nothing below what was tested is promised."""
     from packaging.version import Version
 
-    lock = _lock()
+    lock, hosted = _lock(), _hosted_floors()
     for requirement in _requirements("course", "lab", "dev", "e2e"):
         floors = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
         assert len(floors) == 1, f"{requirement} needs one floor"
-        locked = Version(lock[_name(requirement.name)])
-        assert locked.release[: len(floors[0].release)] == floors[0].release, (
-            f"{requirement}: its floor {floors[0]} is not the tested {locked}"
+        tested = [Version(lock[_name(requirement.name)])]
+        if _name(requirement.name) in hosted:
+            tested.append(Version(hosted[_name(requirement.name)]))
+        assert any(v.release[: len(floors[0].release)] == floors[0].release for v in tested), (
+            f"{requirement}: its floor {floors[0]} is none of the tested {tested}"
+        )
+
+
+def test_the_hosted_floor_stack_is_inside_the_ranges():
+    """What tests/test_colab.py preinstalls is what a user at the floors has: every pin there is
+    allowed by pyproject.toml (or, like ipykernel, not constrained by the course at all)."""
+    ranges = {_name(r.name): r.specifier for r in _requirements("course")}
+    hosted = _hosted_floors()
+    assert {"tensorflow", "keras", "numpy", "ipykernel", "ipywidgets"} <= set(hosted)
+    for name, version in hosted.items():
+        assert name not in ranges or ranges[name].contains(version), (
+            f"hosted-floors.txt pins {name}=={version}, outside {ranges[name]}"
         )
 
 
