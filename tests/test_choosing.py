@@ -95,6 +95,8 @@ def test_measure_candidate_on_a_small_folder(colour_folder):
     assert measured.ms_per_image > 0
     assert measured.parameters == result.classifier().count_params()
     assert measured.keras_bytes > 4 * measured.parameters * 0.9  # float32 weights are in the file
+    with pytest.raises(CourseError, match="at least 1, got 64 and 0"):  # its timing settings reach
+        measure_candidate(splits, "efficientnet_lite0", 64, timing_repeats=0)  # frozen_pass_ms
 
 
 def test_frozen_pass_ms_rejects_empty_splits_and_bad_counts(colour_folder):
