@@ -3,8 +3,8 @@
 #   make test   set up .venv if needed, lint, run every unit test, then execute every notebook
 #   TL_QUICK=1 make test   the teacher's few-minute check of a machine: the fast unit tests, and
 #               every notebook on small subsets (assertions on results skipped)
-#   make test-python PYTHON=3.13   the package as a user installs it, on another Python: fast
-#               unit tests and one notebook (quick mode)
+#   make test-python PYTHON=3.13   the package as a user installs it, on another Python: the
+#               fast unit tests; then make standalone-notebooks runs each notebook alone with it
 # Everything is installed into .venv from pyproject.toml, at the versions of requirements/lock.txt;
 # nothing is assumed to be on the machine except Python 3.11, 3.12 or 3.13.
 
@@ -19,7 +19,8 @@ PYTEST_ARGS     ?=
 # JupyterLab refuses to start as root unless told; classroom containers often run as root.
 ALLOW_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test lint unit unit-slow unit-all notebooks quick-notebooks test-python ci ci-full e2e \
+.PHONY: lab test lint unit unit-slow unit-all notebooks quick-notebooks test-python \
+        standalone-notebooks ci ci-full e2e \
         install clean-venv student help
 
 help:
@@ -95,9 +96,9 @@ notebooks: install
 
 # Another Python, as a user gets the course there: a new venv (pyenv's Python, else pythonX.Y on
 # PATH), the package built and installed NOT editable with [course,test] at the lock's versions
-# (so its package data and imports are checked as shipped), then the fast unit tests and notebook
-# 02 in quick mode. The tests run with `pytest`, not `python -m pytest`, so that `tl_helpers`
-# is the installed copy, not this folder.
+# (so its package data and imports are checked as shipped), then the fast unit tests. The tests
+# run with `pytest`, not `python -m pytest`, so that `tl_helpers` is the installed copy, not this
+# folder. `make standalone-notebooks` then runs every notebook with that copy.
 PYTHON       ?= 3.13
 OTHER_VENV   := .venv-py$(PYTHON)
 test-python:
@@ -113,8 +114,24 @@ test-python:
 	$(OTHER_VENV)/bin/python -m tl_helpers.kernel install
 	$(OTHER_VENV)/bin/pytest tests -m "not slow and not mirror and not serial" $(PARALLEL) -q -p no:cacheprovider
 	$(OTHER_VENV)/bin/pytest tests -m "not slow and not mirror and serial" -q -p no:cacheprovider
-	TL_QUICK=1 $(OTHER_VENV)/bin/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider \
-	    notebooks/02_feature_extraction_cats_dogs.ipynb
+
+# Each notebook on its own, as a learner who downloaded one gets it: copied alone into an empty
+# folder outside the repository, run in quick mode with the package installed from its wheel
+# (make test-python's $(OTHER_VENV)), two side by side. Nothing may be read relative to the
+# notebook. The kernels start with Keras's weight download replaced by generated files
+# (tests/offline_weights.py), so notebook 08's online branch runs here as it would with internet.
+standalone-notebooks:
+	@[ -x $(OTHER_VENV)/bin/pytest ] || { echo "run make test-python PYTHON=$(PYTHON) first"; exit 2; }
+	@set -e; alone=$$(mktemp -d); trap 'rm -rf "$$alone"' EXIT; \
+	mkdir -p "$$alone/ipython/profile_default/startup"; \
+	for notebook in $(NOTEBOOKS); do folder="$$alone/$$(basename $$notebook .ipynb)"; \
+	    mkdir "$$folder"; cp $$notebook "$$folder/"; done; \
+	$(OTHER_VENV)/bin/python -c 'import sys; sys.path.insert(0, "tests"); import offline_weights; \
+	    print(offline_weights.startup_script(sys.argv[1]))' "$$alone/weights" \
+	    > "$$alone/ipython/profile_default/startup/00-offline-weights.py"; \
+	cd "$$alone" && (set -x; TL_QUICK=1 IPYTHONDIR="$$alone/ipython" $(CURDIR)/$(OTHER_VENV)/bin/pytest \
+	    --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -n 2 --dist loadscope \
+	    --durations=8 $(PYTEST_ARGS) */*.ipynb)
 
 # The teacher's check of a classroom machine: every notebook on small subsets (assertions skipped).
 quick-notebooks: install
@@ -125,7 +142,7 @@ test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks
 
 # What CI runs (.ci/run), ordered to fail fast: a broken change stops in the first minutes, not
 # after the full notebooks. Each step's wall time is printed as it ends and again at the end.
-CI_STEPS := lint unit test-python quick-notebooks unit-slow notebooks e2e
+CI_STEPS := lint unit test-python standalone-notebooks unit-slow notebooks e2e
 ci: install
 	@summary=""; total_start=$$(date +%s); \
 	for step in $(CI_STEPS); do \
