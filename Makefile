@@ -131,7 +131,10 @@ standalone-notebooks:
 	    > "$$alone/ipython/profile_default/startup/00-offline-weights.py"; \
 	cd "$$alone" && (set -x; TL_QUICK=1 IPYTHONDIR="$$alone/ipython" $(CURDIR)/$(OTHER_VENV)/bin/pytest \
 	    --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -n 2 --dist loadscope \
-	    --durations=8 $(PYTEST_ARGS) */*.ipynb)
+	    --durations=8 $(PYTEST_ARGS) */*.ipynb); \
+	made=$$(ls "$$alone/weights" 2>/dev/null | grep -c '\.h5$$' || true); \
+	if [ "$$made" != 4 ]; then echo "notebook 08's online branch built $$made of its 4 Keras applications"; exit 1; fi; \
+	echo "notebook 08's online branch ran: its 4 Keras applications were built from generated weights"
 
 # The teacher's check of a classroom machine: every notebook on small subsets (assertions skipped).
 quick-notebooks: install

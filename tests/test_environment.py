@@ -247,14 +247,17 @@ def test_ci_fails_fast_and_times_every_step():
     make = (PROJECT_ROOT / "Makefile").read_text()
     (steps,) = [line for line in make.splitlines() if line.startswith("CI_STEPS :=")]
     assert steps.split(":=")[1].split() == [
-        "lint", "unit", "test-python", "quick-notebooks", "unit-slow", "notebooks", "e2e"
+        "lint", "unit", "test-python", "standalone-notebooks", "unit-slow", "notebooks", "e2e"
     ]  # fmt: skip
     assert "PYTHON       ?= 3.13" in make, "CI tries the newest supported Python"
     other = _make_commands("test-python")
     assert '-c requirements/lock.txt ".[course,test]"' in other, "installed as a user would"
-    assert " -e " not in other and "bin/pytest tests" in other and "--nbval-lax" in other
+    assert " -e " not in other and "bin/pytest tests" in other
     quick = _make_commands("quick-notebooks")
     assert "TL_QUICK=1" in quick and "--nbval-lax" in quick and "-m pytest tests" not in quick
+    alone = _make_commands("standalone-notebooks")  # each notebook copied out, the wheel's copy
+    assert "TL_QUICK=1" in alone and "mktemp -d" in alone and ".venv-py3.13/bin/pytest" in alone
+    assert "offline_weights" in alone and "IPYTHONDIR" in alone
     unit = _make_commands("unit")
     assert "-n auto" in unit and "--durations" in unit
     cold = _make_commands("ci-full")
