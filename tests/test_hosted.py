@@ -173,3 +173,19 @@ def test_installed_from_a_wheel_data_goes_to_the_user_folder_not_site_packages()
         assert "site-packages" not in config.DATASETS_DIR.parts
     else:
         assert config.DATASETS_DIR == ROOT / "datasets"
+
+
+def test_the_readme_links_block_is_rewritten_in_place_and_required(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), notebooks / "01_first.ipynb")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{hosted.README_START}\nstale\n{hosted.README_END}\nrest\n")
+    assert hosted.write_readme(readme, notebooks) is True
+    text = readme.read_text()
+    assert "stale" not in text and hosted.notebook_links("01_first.ipynb")["kaggle"] in text
+    assert text.startswith("intro\n") and text.endswith("\nrest\n")
+    assert hosted.write_readme(readme, notebooks) is False
+    readme.write_text("no block here\n")
+    with pytest.raises(ValueError, match="no <!-- hosted-links"):
+        hosted.write_readme(readme, notebooks)
