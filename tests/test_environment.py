@@ -43,10 +43,15 @@ def _name(text: str) -> str:
     return re.sub(r"[-_.]+", "-", text.strip().lower())
 
 
-def _lock() -> dict[str, str]:
-    lines = (PROJECT_ROOT / "requirements" / "lock.txt").read_text().splitlines()
+def _pins(file: str) -> dict[str, str]:
+    """``name==version`` lines of requirements/``file``, by normalised name."""
+    lines = (PROJECT_ROOT / "requirements" / file).read_text().splitlines()
     pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
     return {_name(name): version for name, version in pins}
+
+
+def _lock() -> dict[str, str]:
+    return _pins("lock.txt")
 
 
 def test_requires_python_admits_311_to_313_only():
@@ -68,9 +73,7 @@ def test_dependencies_are_ranges_and_the_lock_satisfies_every_one():
 
 
 def _hosted_floors() -> dict[str, str]:
-    lines = (PROJECT_ROOT / "requirements" / "hosted-floors.txt").read_text().splitlines()
-    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
-    return {_name(name): version for name, version in pins}
+    return _pins("hosted-floors.txt")
 
 
 def test_floors_are_the_tested_versions():
