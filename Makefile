@@ -34,6 +34,17 @@ help:
 	@echo "make e2e    - JupyterLab in headless Chromium: widgets render, upload works (installs chromium with apt if root)"
 
 LOCK            := requirements/lock.txt
+# uv (in the dev extra) installs the lock's versions as pip would, but links the packages from its
+# cache instead of unpacking them again: seconds instead of a minute once they were installed
+# before, which every CI run and every test venv pays. pip does it where uv is missing or fails
+# (say, behind a proxy that only pip is configured for), or with UV=no.
+UV              ?= $(VENV)/bin/uv
+lock_install     = if [ "$(UV)" != no ] && [ -x "$(UV)" ] && "$(UV)" pip install --quiet \
+	--python $(1) -c $(LOCK) $(2); then :; else $(1) -m pip install --quiet -c $(LOCK) $(2); fi
+# (What to install, as variables: a comma inside $(call ...) would split the argument.)
+COURSE_EDITABLE := -e ".[course,lab,dev]"
+COURSE_AS_USER  := ".[course,test]"
+E2E_EDITABLE    := -e ".[e2e]"
 # TensorFlow 2.21 ships wheels for these Pythons only.
 CHECK_PYTHON    := import sys; v = sys.version_info[:2]; assert (3, 11) <= v <= (3, 13), \
 	f"Python 3.11, 3.12 or 3.13 is needed (TensorFlow 2.21 has wheels for those), found {sys.version.split()[0]}"
@@ -47,7 +58,8 @@ $(PY):
 # the one the notebooks name, so JupyterLab and nbval start it.
 $(STAMP): pyproject.toml $(LOCK) tl_helpers/kernel.py | $(PY)
 	$(PY) -m pip install --upgrade --quiet "pip>=24"
-	$(PY) -m pip install --quiet -c $(LOCK) -e ".[course,lab,dev]"
+	$(if $(filter no,$(UV)),,$(PY) -m pip install --quiet -c $(LOCK) uv)
+	$(call lock_install,$(PY),$(COURSE_EDITABLE))
 	$(PY) -m tl_helpers.kernel install
 	touch $(STAMP)
 
@@ -82,15 +94,19 @@ unit-all: unit unit-slow
 
 # nbval runs the notebooks; tests/nbval_times.py prints each notebook's time at the end (the
 # README quotes them). It starts the "python3" kernel installed in .venv (the course's). Two
-# notebooks run side by side (loadscope keeps each notebook's cells in one kernel, in order), then
-# those that must run alone, one after the other: 07 reads the model 04 saves, and 07 and 08
-# assert ratios of timings measured in one run, which need the machine to themselves.
-ALONE := notebooks/07_export_and_deploy.ipynb notebooks/08_choosing_a_backbone.ipynb
+# notebooks run side by side, each in its own kernel with its cells in order: those named in
+# OWN_WORKER on one worker, the others on the other (about the same time each; xdist's own
+# assignment put 03 and 05 together). Then those that must run alone, one after the other: 07
+# reads the model 04 saves, and 07 and 08 assert ratios of timings measured in one run, which need
+# the machine to themselves.
+ALONE      := notebooks/07_export_and_deploy.ipynb notebooks/08_choosing_a_backbone.ipynb
+OWN_WORKER ?= 05_pitfalls
 notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks to execute yet"; exit 0; fi
 	@set -e; shared="$(filter-out $(ALONE),$(NOTEBOOKS))"; alone="$(filter $(ALONE),$(NOTEBOOKS))"; \
-	if [ -n "$$shared" ]; then (set -x; $(PY) -m pytest --nbval-lax --nbval-kernel-name python3 \
-	    -p no:cacheprovider -p tests.nbval_times -n 2 --dist loadscope $$shared $(PYTEST_ARGS)); fi; \
+	if [ -n "$$shared" ]; then (set -x; NBVAL_OWN_WORKER="$(OWN_WORKER)" $(PY) -m pytest --nbval-lax \
+	    --nbval-kernel-name python3 -p no:cacheprovider -p tests.nbval_times -n 2 --dist loadscope \
+	    $$shared $(PYTEST_ARGS)); fi; \
 	if [ -n "$$alone" ]; then (set -x; $(PY) -m pytest --nbval-lax --nbval-kernel-name python3 \
 	    -p no:cacheprovider -p tests.nbval_times $$alone $(PYTEST_ARGS)); fi
 
@@ -107,7 +123,7 @@ test-python:
 	    echo "no Python $(PYTHON) here: install it (pyenv install $(PYTHON)) or name another"; exit 2; }; \
 	"$$interpreter" -c '$(CHECK_PYTHON)' && rm -rf $(OTHER_VENV) && "$$interpreter" -m venv $(OTHER_VENV)
 	$(OTHER_VENV)/bin/python -m pip install --upgrade --quiet "pip>=24"
-	$(OTHER_VENV)/bin/python -m pip install --quiet -c $(LOCK) ".[course,test]"
+	$(call lock_install,$(OTHER_VENV)/bin/python,$(COURSE_AS_USER))
 	rm -rf build  # what the wheel build left beside the sources
 	cd /tmp && $(CURDIR)/$(OTHER_VENV)/bin/python -c 'import sys, tl_helpers; \
 	    print("Python", sys.version.split()[0], "- tl_helpers from", tl_helpers.__file__)'
@@ -120,6 +136,8 @@ test-python:
 # (make test-python's $(OTHER_VENV)), two side by side. Nothing may be read relative to the
 # notebook. The kernels start with Keras's weight download replaced by generated files
 # (tests/offline_weights.py), so notebook 08's online branch runs here as it would with internet.
+# In quick mode 05 and 08 take about as long as the other six together.
+QUICK_OWN_WORKER ?= 05_pitfalls 08_choosing_a_backbone
 standalone-notebooks:
 	@[ -x $(OTHER_VENV)/bin/pytest ] || { echo "run make test-python PYTHON=$(PYTHON) first"; exit 2; }
 	@set -e; alone=$$(mktemp -d); trap 'rm -rf "$$alone"' EXIT; \
@@ -129,8 +147,10 @@ standalone-notebooks:
 	$(OTHER_VENV)/bin/python -c 'import sys; sys.path.insert(0, "tests"); import offline_weights; \
 	    print(offline_weights.startup_script(sys.argv[1]))' "$$alone/weights" \
 	    > "$$alone/ipython/profile_default/startup/00-offline-weights.py"; \
-	cd "$$alone" && (set -x; TL_QUICK=1 IPYTHONDIR="$$alone/ipython" $(CURDIR)/$(OTHER_VENV)/bin/pytest \
-	    --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider -n 2 --dist loadscope \
+	mkdir "$$alone/plugin" && cp tests/nbval_times.py "$$alone/plugin/"; \
+	cd "$$alone" && (set -x; TL_QUICK=1 IPYTHONDIR="$$alone/ipython" PYTHONPATH="$$alone/plugin" \
+	    NBVAL_OWN_WORKER="$(QUICK_OWN_WORKER)" $(CURDIR)/$(OTHER_VENV)/bin/pytest --nbval-lax \
+	    --nbval-kernel-name python3 -p no:cacheprovider -p nbval_times -n 2 --dist loadscope \
 	    --durations=8 $(PYTEST_ARGS) */*.ipynb); \
 	made=$$(ls "$$alone/weights" 2>/dev/null | grep -c '\.h5$$' || true); \
 	if [ "$$made" != 4 ]; then echo "notebook 08's online branch built $$made of its 4 Keras applications"; exit 1; fi; \
@@ -145,7 +165,11 @@ test: lint $(if $(filter 1,$(TL_QUICK)),unit,unit-all) notebooks
 
 # What CI runs (.ci/run), ordered to fail fast: a broken change stops in the first minutes, not
 # after the full notebooks. Each step's wall time is printed as it ends and again at the end.
-CI_STEPS := lint unit test-python standalone-notebooks unit-slow notebooks e2e
+# Every supported Python runs tests for real, each test once: the fast unit tests on 3.13 against
+# the installed wheel (test-python), the Colab-like test on 3.12 (in unit-slow), the slow tests and
+# the full notebooks on 3.11 (.venv, where pyright also checks the package against 3.11's library).
+# `make unit` is the same fast tests on .venv, for editing.
+CI_STEPS := lint test-python standalone-notebooks unit-slow notebooks e2e
 ci: install
 	@summary=""; total_start=$$(date +%s); \
 	for step in $(CI_STEPS); do \
@@ -179,5 +203,5 @@ e2e: install
 	            || echo "could not install chromium with apt-get; the browser tests will be skipped"; \
 	    else echo "chromium is not installed and cannot be installed here (not root or no apt-get); the browser tests will be skipped"; fi; \
 	fi
-	$(PY) -m pip install --quiet -c $(LOCK) -e ".[e2e]"
+	$(call lock_install,$(PY),$(E2E_EDITABLE))
 	$(PY) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)

@@ -1,14 +1,62 @@
-"""A pytest plugin for ``make notebooks``: once nbval has run, print how long each notebook took
-(its cells' set-up, run and tear-down times added up, kernel start included), so every CI log
-records the per-notebook times the README quotes. Loaded with ``-p tests.nbval_times``."""
+"""A pytest plugin for ``make notebooks`` and ``make standalone-notebooks``.
+
+Once nbval has run, it prints how long each notebook took (its cells' set-up, run and tear-down
+times added up, kernel start included), so every CI log records the per-notebook times the README
+quotes. Loaded with ``-p tests.nbval_times`` (or ``-p nbval_times`` with ``tests`` on the path).
+
+It also decides which notebooks share a worker (with ``-n 2``): the notebooks named in
+``NBVAL_OWN_WORKER`` (file stems, separated by spaces) run on one worker, every other notebook on
+the other, each notebook's cells in order in one kernel. Two workers with an even split finish
+sooner than xdist's own assignment (``loadscope``), which put the longest notebooks on one worker.
+"""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from pathlib import Path
 
-__all__ = ["notebook_seconds", "pytest_runtest_logreport", "pytest_terminal_summary"]
+__all__ = [
+    "OWN_WORKER_VARIABLE",
+    "notebook_groups",
+    "notebook_seconds",
+    "pytest_xdist_make_scheduler",
+    "pytest_runtest_logreport",
+    "pytest_terminal_summary",
+]
 
+OWN_WORKER_VARIABLE = "NBVAL_OWN_WORKER"
 notebook_seconds: defaultdict[str, float] = defaultdict(float)
+
+
+def notebook_groups(paths: list[str], own_worker: str) -> dict[str, str]:
+    """The xdist group of each notebook path: "own" for those whose stem ``own_worker`` names,
+    "rest" for the others. When none of the paths is named (a run of a few notebooks), each
+    notebook is a group of its own, which is what ``--dist loadscope`` would do."""
+    named = set(own_worker.split())
+    if not any(Path(path).stem in named for path in paths):
+        return {path: Path(path).stem for path in paths}
+    return {path: "own" if Path(path).stem in named else "rest" for path in paths}
+
+
+def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
+    """With ``NBVAL_OWN_WORKER`` set, xdist's ``loadscope`` with the notebooks' groups as scopes
+    (xdist's own ``loadgroup`` cannot be used: it renames test ids, which pytest 9.2 ignores)."""
+    named = os.environ.get(OWN_WORKER_VARIABLE, "")
+    if not named.split():
+        return None  # xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:  # the collection is complete before the first call
+                paths = {item.split("::")[0] for item in self.collection or [nodeid]}
+                self._groups = notebook_groups(sorted(paths), named)
+            return self._groups.get(nodeid.split("::")[0], nodeid)
+
+    scheduler = NotebookGroups(config, log)
+    scheduler._groups = None
+    return scheduler
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -250,8 +250,10 @@ def test_ci_fails_fast_and_times_every_step():
     make = (PROJECT_ROOT / "Makefile").read_text()
     (steps,) = [line for line in make.splitlines() if line.startswith("CI_STEPS :=")]
     assert steps.split(":=")[1].split() == [
-        "lint", "unit", "test-python", "standalone-notebooks", "unit-slow", "notebooks", "e2e"
+        "lint", "test-python", "standalone-notebooks", "unit-slow", "notebooks", "e2e"
     ]  # fmt: skip
+    # the fast unit tests run once, on the installed wheel; the slow ones on .venv
+    assert '-m "not slow and not mirror and not serial"' in _make_commands("test-python")
     assert "PYTHON       ?= 3.13" in make, "CI tries the newest supported Python"
     other = _make_commands("test-python")
     assert '-c requirements/lock.txt ".[course,test]"' in other, "installed as a user would"
@@ -261,6 +263,14 @@ def test_ci_fails_fast_and_times_every_step():
     alone = _make_commands("standalone-notebooks")  # each notebook copied out, the wheel's copy
     assert "TL_QUICK=1" in alone and "mktemp -d" in alone and ".venv-py3.13/bin/pytest" in alone
     assert "offline_weights" in alone and "IPYTHONDIR" in alone
+    for commands in (alone, _make_commands("notebooks")):  # an even split over two workers
+        assert "--dist loadscope" in commands and "NBVAL_OWN_WORKER=" in commands
+        assert "nbval_times" in commands
+    installs = _make_commands("install", "-B")
+    assert (
+        '/uv" pip install' in installs
+        and "-m pip install --quiet -c requirements/lock.txt -e" in installs
+    )
     unit = _make_commands("unit")
     assert "-n auto" in unit and "--durations" in unit
     cold = _make_commands("ci-full")
@@ -292,6 +302,47 @@ def test_the_nbval_plugin_adds_up_each_notebooks_cells(monkeypatch):
     ]
     make = (PROJECT_ROOT / "Makefile").read_text()
     assert "-p tests.nbval_times" in make.split("\nnotebooks:", 1)[1].split("\n\n", 1)[0]
+
+
+def test_the_nbval_plugin_puts_the_named_notebooks_on_a_worker_of_their_own():
+    import nbval_times
+
+    paths = ["n/01_a.ipynb", "n/02_b.ipynb", "n/05_c.ipynb"]
+    assert nbval_times.notebook_groups(paths, "05_c") == {
+        "n/01_a.ipynb": "rest", "n/02_b.ipynb": "rest", "n/05_c.ipynb": "own"
+    }  # fmt: skip
+    assert nbval_times.notebook_groups(paths, "02_b 05_c")["n/02_b.ipynb"] == "own"
+    # a run of notebooks none of which is named: one group each, as --dist loadscope would do
+    assert nbval_times.notebook_groups(paths[:2], "05_c") == {
+        "n/01_a.ipynb": "01_a", "n/02_b.ipynb": "02_b"
+    }  # fmt: skip
+    assert set(nbval_times.notebook_groups(paths, "").values()) == {"01_a", "02_b", "05_c"}
+
+
+def test_the_nbval_plugin_schedules_the_groups_as_xdists_scopes(monkeypatch):
+    from types import SimpleNamespace
+
+    import nbval_times
+
+    config = SimpleNamespace(getvalue={"tx": ["2*popen"]}.get)  # what -n 2 gives xdist
+    monkeypatch.delenv(nbval_times.OWN_WORKER_VARIABLE, raising=False)
+    assert nbval_times.pytest_xdist_make_scheduler(config, None) is None  # xdist's own
+    monkeypatch.setenv(nbval_times.OWN_WORKER_VARIABLE, "05_c")
+    scheduler = nbval_times.pytest_xdist_make_scheduler(config, None)
+    scheduler.collection = ["n/01_a.ipynb::Cell 0", "n/01_a.ipynb::Cell 1", "n/05_c.ipynb::Cell 0"]
+    assert [scheduler._split_scope(nodeid) for nodeid in scheduler.collection] == [
+        "rest", "rest", "own"
+    ]  # fmt: skip
+
+
+def test_the_makefile_names_notebooks_that_exist_for_their_own_worker():
+    make = (PROJECT_ROOT / "Makefile").read_text()
+    stems = {path.stem for path in (PROJECT_ROOT / "notebooks").glob("[0-9]*.ipynb")}
+    assert len(stems) == 8
+    for variable in ("OWN_WORKER", "QUICK_OWN_WORKER"):
+        (line,) = [line for line in make.splitlines() if line.startswith(f"{variable} ")]
+        named = line.split("?=", 1)[1].split()
+        assert named and set(named) <= stems, f"{variable} names {named}, not all notebooks"
 
 
 # What the README says is not supported, and why: no TensorFlow 2.21 wheel there.
