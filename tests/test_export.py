@@ -207,10 +207,10 @@ def test_a_failed_export_leaves_nothing_and_keeps_the_previous_file(model, tmp_p
         raise KeyboardInterrupt  # as if Ctrl-C arrived mid-conversion
 
     monkeypatch.setattr(keras.Model, "export", broken_export)
+    with pytest.raises(KeyboardInterrupt):  # cache=False: the cached copy would not convert
+        export_classifier(model, out, format="litert", cache=False)
     with pytest.raises(KeyboardInterrupt):
-        export_classifier(model, out, format="litert")
-    with pytest.raises(KeyboardInterrupt):
-        export_classifier(model, tmp_path / "new.tflite", format="litert")
+        export_classifier(model, tmp_path / "new.tflite", format="litert", cache=False)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
 
@@ -324,3 +324,75 @@ def test_export_command_errors_are_one_line_without_traceback(model, tmp_path, i
     other_classes = run_cli("evaluate", str(tmp_path / "m.onnx"), str(image_folder))
     assert other_classes.returncode == 2 and "Traceback" not in other_classes.stderr
     assert "has classes ['ants', 'bees', 'wasps'] but" in other_classes.stderr
+
+
+def test_the_same_export_again_is_a_copy_from_the_cache_and_any_change_misses(
+    model, tmp_path, fresh_cache, monkeypatch
+):
+    from tl_helpers.deploy import cache as export_cache
+
+    conversions = []
+    real_export = keras.Model.export
+
+    def counted_export(self, *args, **kwargs):
+        conversions.append(kwargs.get("format"))
+        return real_export(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", counted_export)
+    first = export_classifier(model, tmp_path / "a.tflite", format="litert")
+    again = export_classifier(model, tmp_path / "b.tflite", format="litert")
+    assert conversions == ["litert"], "the second export must come from the cache"
+    assert again.path.read_bytes() == first.path.read_bytes()
+    assert load_exported(again.path).class_names == CLASSES
+    assert len(list((fresh_cache / "exports").iterdir())) == 1
+
+    export_classifier(model, tmp_path / "c.tflite", format="litert", cache=False)
+    assert conversions == ["litert"] * 2, "cache=False converts"
+    export_classifier(model, tmp_path / "d.tflite", format="litert", quantize="float16")
+    assert len(conversions) == 3, "another quantization is another entry"
+
+    changed = keras.models.clone_model(model)
+    changed.set_weights(model.get_weights())
+    key = export_cache.export_key(changed, "litert", "none", [], "")
+    assert key == export_cache.export_key(model, "litert", "none", [], ""), "same weights, same key"
+    weights = changed.get_weights()
+    weights[-1] = weights[-1] + np.float32(1e-6)  # one bias, one millionth
+    changed.set_weights(weights)
+    assert export_cache.export_key(changed, "litert", "none", [], "") != key
+    monkeypatch.setattr(export_cache, "EXPORT_LIBRARIES", ("numpy",))  # as if a library changed
+    assert export_cache.export_key(model, "litert", "none", [], "") != key
+
+
+def test_the_export_cache_keys_calibration_photos_by_their_bytes(model, tmp_path):
+    from tl_helpers.deploy import cache as export_cache
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(photo)
+    before = export_cache.export_key(model, "litert", "int8", [photo])
+    moved = tmp_path / "elsewhere.png"
+    photo.rename(moved)
+    assert export_cache.export_key(model, "litert", "int8", [moved]) == before, "paths don't count"
+    pixels = np.full((8, 8, 3), 100, np.uint8)
+    pixels[0, 0, 0] = 101  # one pixel
+    Image.fromarray(pixels).save(moved)
+    assert export_cache.export_key(model, "litert", "int8", [moved]) != before
+
+
+def test_the_export_cache_keeps_whole_entries_and_skips_large_ones(
+    tmp_path, fresh_cache, monkeypatch
+):
+    from tl_helpers.deploy import cache as export_cache
+
+    folder = tmp_path / "model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"x" * 100)
+    (folder / "variables" / "v").write_bytes(b"y" * 100)
+    assert export_cache.keep("k" * 64, folder)
+    kept = export_cache.find("k" * 64)
+    assert kept is not None and (kept / "variables" / "v").read_bytes() == b"y" * 100
+    assert not export_cache.keep("k" * 64, folder), "an entry is written once"
+    assert export_cache.find("z" * 64) is None
+    monkeypatch.setattr(export_cache, "MAX_CACHED_BYTES", 150)
+    assert not export_cache.keep("m" * 64, folder) and export_cache.find("m" * 64) is None
+    leftovers = [p.name for p in (fresh_cache / "exports").iterdir() if p.name.startswith(".")]
+    assert leftovers == []

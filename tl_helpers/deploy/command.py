@@ -22,6 +22,7 @@ def _export(args: argparse.Namespace) -> int:
         format=args.format,
         quantize=args.quantize,
         calibration=args.calibration,
+        cache=not args.no_cache,
     )
     info = exported.info
     print(
@@ -53,5 +54,11 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument(
         "--out", required=True, help="a .tflite or .onnx file, or a folder for a SavedModel"
+    )
+    export.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="convert even when the same model was exported the same way before (by default "
+        "that export is copied from the cache folder, TL_CACHE_DIR)",
     )
     export.set_defaults(handler=_export)

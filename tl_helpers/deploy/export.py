@@ -27,6 +27,7 @@ import numpy as np
 from tl_helpers.data.folders import all_images
 from tl_helpers.data.images import load_image
 from tl_helpers.data.splits import Split
+from tl_helpers.deploy import cache as export_cache
 from tl_helpers.deploy.metadata import (
     FORMATS,
     METADATA_NAME,
@@ -35,7 +36,7 @@ from tl_helpers.deploy.metadata import (
     ModelInfo,
     add_tflite_metadata,
 )
-from tl_helpers.errors import CourseError, UnknownNameError
+from tl_helpers.errors import CourseError, CourseWarning, UnknownNameError
 from tl_helpers.extras import require
 from tl_helpers.models.build import class_names_of
 from tl_helpers.models.predict import input_size
@@ -183,6 +184,7 @@ def export_classifier(
     quantize: str = "none",
     calibration: str | os.PathLike[str] | Split | None = None,
     calibration_count: int = CALIBRATION_PHOTOS,
+    cache: bool = True,
 ) -> ExportedFile:
     """Export a classifier to ``out`` (``.tflite``, ``.onnx`` or a SavedModel folder).
 
@@ -190,7 +192,9 @@ def export_classifier(
     int8; ``"int8"`` also computes in int8, calibrated on ``calibration_count`` training photos
     from ``calibration`` (a folder or a training ``Split``, see ``calibration_photos``; never
     validation or test photos). The file appears only once
-    complete: an interrupted or failed export leaves nothing at ``out``.
+    complete: an interrupted or failed export leaves nothing at ``out``. With ``cache``, the
+    same model exported the same way before is copied from the export cache (``deploy.cache``:
+    keyed by the weights' bytes, the request, the code and the library versions).
     """
     out = Path(out)
     _check_request(out, format, quantize, calibration)
@@ -201,39 +205,59 @@ def export_classifier(
         else []
     )
     info = ModelInfo(tuple(class_names), image_size, format, quantize)
-    exportable = probability_model(model)
-    exportable(
-        np.zeros((1, *image_size, 3), np.float32)
-    )  # the ONNX exporter wants a model called once
+    key = export_cache.export_key(model, format, quantize, photos, info.to_json()) if cache else ""
     with disk_errors(out):  # a full or read-only disk: one line, nothing left behind
         scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             temporary = scratch / f"model{FORMATS[format]}"
-            with native_output_filtered(is_runtime_notice), warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing np.object
-                if format == "saved_model":
-                    exportable.export(temporary, format="tf_saved_model", verbose=False)
-                    (temporary / SAVED_MODEL_INFO).parent.mkdir(exist_ok=True)
-                    (temporary / SAVED_MODEL_INFO).write_text(info.to_json())
-                elif format == "litert":
-                    options = _converter_options(quantize, photos, image_size)
-                    exportable.export(temporary, format="litert", verbose=False, **options)
-                    payload = info.to_json().encode()
-                    temporary.write_bytes(
-                        add_tflite_metadata(temporary.read_bytes(), METADATA_NAME, payload)
-                    )
-                else:
-                    onnx = require("onnx", "Exporting to ONNX")
-                    require("tf2onnx", "Exporting to ONNX")  # what Keras converts with
-
-                    exportable.export(temporary, format="onnx", verbose=False)
-                    proto = onnx.load(str(temporary))
-                    onnx.helper.set_model_props(proto, {METADATA_NAME: info.to_json()})
-                    onnx.save(proto, str(temporary))
+            cached = export_cache.find(key) if key else None
+            if cached is not None:
+                export_cache.copy(cached, temporary)
+            else:
+                _convert(model, temporary, info, photos)
+                if key:
+                    _keep(key, temporary)
             _replace(temporary, out, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return ExportedFile(out, info)
+
+
+def _keep(key: str, exported: Path) -> None:
+    try:
+        export_cache.keep(key, exported)
+    except CourseError as error:  # a full cache disk must not fail an export that succeeded
+        warnings.warn(f"the export was not cached: {error}", CourseWarning, stacklevel=3)
+
+
+def _convert(model: keras.Model, temporary: Path, info: ModelInfo, photos: list[Path]) -> None:
+    """The conversion itself, into ``temporary`` (a file, or a folder for a SavedModel)."""
+    format, quantize, image_size = info.format, info.quantize, info.image_size
+    exportable = probability_model(model)
+    exportable(
+        np.zeros((1, *image_size, 3), np.float32)
+    )  # the ONNX exporter wants a model called once
+    with native_output_filtered(is_runtime_notice), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing np.object
+        if format == "saved_model":
+            exportable.export(temporary, format="tf_saved_model", verbose=False)
+            (temporary / SAVED_MODEL_INFO).parent.mkdir(exist_ok=True)
+            (temporary / SAVED_MODEL_INFO).write_text(info.to_json())
+        elif format == "litert":
+            options = _converter_options(quantize, photos, image_size)
+            exportable.export(temporary, format="litert", verbose=False, **options)
+            payload = info.to_json().encode()
+            temporary.write_bytes(
+                add_tflite_metadata(temporary.read_bytes(), METADATA_NAME, payload)
+            )
+        else:
+            onnx = require("onnx", "Exporting to ONNX")
+            require("tf2onnx", "Exporting to ONNX")  # what Keras converts with
+
+            exportable.export(temporary, format="onnx", verbose=False)
+            proto = onnx.load(str(temporary))
+            onnx.helper.set_model_props(proto, {METADATA_NAME: info.to_json()})
+            onnx.save(proto, str(temporary))
 
 
 def export_all(
@@ -243,9 +267,11 @@ def export_all(
     *,
     name: str = "model",
     variants: Sequence[tuple[str, str]] = EXPORT_VARIANTS,
+    cache: bool = True,
 ) -> list[ExportedFile]:
     """Export ``model`` in each ``(format, quantization)`` of ``variants`` into ``folder``, named
-    ``<name>_<quantization>.tflite``, ``<name>.onnx``, ``<name>_saved_model``."""
+    ``<name>_<quantization>.tflite``, ``<name>.onnx``, ``<name>_saved_model`` (``cache``: see
+    ``export_classifier``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     exported = []
@@ -255,6 +281,8 @@ def export_all(
         else:
             out = folder / (f"{name}.onnx" if format == "onnx" else f"{name}_saved_model")
         exported.append(
-            export_classifier(model, out, format=format, quantize=quantize, calibration=calibration)
+            export_classifier(
+                model, out, format=format, quantize=quantize, calibration=calibration, cache=cache
+            )
         )
     return exported
