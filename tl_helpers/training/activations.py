@@ -20,6 +20,7 @@ from tl_helpers.errors import CourseError
 from tl_helpers.storage import read_arrays, rows_match
 from tl_helpers.training.cutting import BackboneParts
 from tl_helpers.training.features import cache_key, compact
+from tl_helpers.training.frozen_runtime import chosen_runtime, frozen_runner
 from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
@@ -50,26 +51,45 @@ def extract_activations(
     use_cache: bool = True,
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
+    runtime: str = "auto",
 ) -> ActivationSet:
     """Run the frozen bottom of ``parts`` (``split_backbone``) over a split once, at the
     bottom's input size (and over the mirror images when ``flips``).
 
     Cached on disk like pooled features, keyed additionally by where the base was cut. With a
-    ``strategy``, the pass is split across its devices and workers, as in ``extract_features``.
+    ``strategy``, the pass is split across its devices and workers, and ``runtime`` chooses
+    what runs it, as in ``extract_features``.
     """
     size, cut = parts.image_size, parts.cut
     labels = np.asarray(split.labels, dtype=np.int32)
-    key = f"{cache_key(parts.spec.name, 'imagenet', size, split)[:40]}-{parts.cache_name}-{'flips' if flips else 'plain'}"
-    path = config.cache_dir() / "activations" / f"{key}.npz" if use_cache else None
     names = ("activations", "flipped") if flips else ("activations",)
-    stored = read_arrays(path, names, rows_match(len(labels))) if path else None
-    if stored is not None:
-        return ActivationSet(
-            stored["activations"], stored.get("flipped"), labels, split.files, cut, from_cache=True
-        )
+    folder = config.cache_dir() / "activations"
 
+    def entry(runtime_name: str) -> tuple[Path | None, ActivationSet | None]:
+        """The cache entry for activations computed by ``runtime_name``, and its contents."""
+        if not use_cache:
+            return None, None
+        digest = cache_key(parts.spec.name, "imagenet", size, split, runtime_name)[:40]
+        path = folder / f"{digest}-{parts.cache_name}-{'flips' if flips else 'plain'}.npz"
+        stored = read_arrays(path, names, rows_match(len(labels)))
+        if stored is None:
+            return path, None
+        found = ActivationSet(
+            stored["activations"], stored.get("flipped"), labels, split.files, cut, True
+        )
+        return path, found
+
+    planned = chosen_runtime(runtime, len(split), several_devices=strategy is not None)
+    path, stored = entry(planned)
+    if stored is not None:
+        return stored
     bottom = frozen_copy(parts.bottom, strategy)
     replicated = bottom is not parts.bottom
+    runner = frozen_runner(bottom, planned)
+    if runner.runtime != planned:  # ONNX Runtime did not match Keras: Keras's entry, if kept
+        path, stored = entry(runner.runtime)
+        if stored is not None:
+            return stored
 
     def compute(part: Split) -> dict[str, np.ndarray]:
         images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
@@ -85,11 +105,10 @@ def extract_activations(
         plain, mirrored_parts = [], []
         progress = keras.utils.Progbar(len(part), unit_name="image") if verbose else None
         for batch in images:
-            plain.append(compact(bottom(batch, training=False).numpy()))
-            if flips:
-                mirrored_parts.append(
-                    compact(bottom(tf.image.flip_left_right(batch), training=False).numpy())
-                )
+            pixels = batch.numpy()
+            plain.append(compact(runner.run(pixels)))
+            if flips:  # the mirror image: width is axis 2 of a (batch, height, width, 3) array
+                mirrored_parts.append(compact(runner.run(np.ascontiguousarray(pixels[:, :, ::-1]))))
             if progress is not None:
                 progress.add(int(batch.shape[0]))
         computed = {"activations": np.concatenate(plain)}

@@ -36,6 +36,7 @@ from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.storage import read_arrays, rows_match
+from tl_helpers.training.frozen_runtime import FrozenRunner, chosen_runtime, frozen_runner
 from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = [
@@ -98,6 +99,7 @@ FEATURE_CODE = (
     "tl_helpers.training.activations",
     "tl_helpers.training.cutting",
     "tl_helpers.training.features",
+    "tl_helpers.training.frozen_runtime",
 )
 # The libraries that compute them (distribution names, as pip shows them).
 FEATURE_LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
@@ -167,6 +169,31 @@ def compact(values: np.ndarray) -> np.ndarray:
     return half if np.isfinite(half).all() else values.astype(np.float32)
 
 
+def _stored(
+    folder: Path, key: str, maps: bool, labels: np.ndarray, split: Split
+) -> FeatureSet | None:
+    names = ("features", "maps") if maps else ("features",)
+    for suffix in ("-maps",) if maps else ("", "-maps"):  # an entry with maps serves both
+        stored = read_arrays(folder / f"{key}{suffix}.npz", names, rows_match(len(labels)))
+        if stored is not None:
+            return FeatureSet(
+                stored["features"], labels, split.files, True, maps=stored.get("maps")
+            )
+    return None
+
+
+def _run_over(runner: FrozenRunner, model: keras.Model, images, verbose: bool) -> np.ndarray:  # noqa: ANN001
+    if runner.runtime == "keras":
+        return model.predict(images, verbose=1 if verbose else 0)
+    progress = keras.utils.Progbar(None, unit_name="batch") if verbose else None
+    outputs = []
+    for batch in images:
+        outputs.append(runner.run(batch.numpy()))
+        if progress is not None:
+            progress.add(1)
+    return np.concatenate(outputs)
+
+
 def extract_features(
     backbone: str,
     split: Split,
@@ -178,6 +205,7 @@ def extract_features(
     use_cache: bool = True,
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
+    runtime: str = "auto",
 ) -> FeatureSet:
     """Pooled features of every image in ``split``, from the cache when possible.
 
@@ -185,33 +213,36 @@ def extract_features(
     is exact enough), so a head that needs them costs no second pass; their entry serves later
     calls without ``maps`` too. With a ``strategy`` (``distribution_strategy``), the frozen pass
     is split across its devices and workers (``training.sharding``); the result is the same
-    array, in the same order."""
+    array, in the same order. ``runtime``: what runs the frozen pass (``frozen_runtime``:
+    ``"auto"`` is ONNX Runtime on a CPU-only machine for large splits, where it matches Keras)."""
     size = size_pair(image_size)
     labels = np.asarray(split.labels, dtype=np.int32)
-    folder, key = config.cache_dir() / "features", cache_key(backbone, weights, size, split)
-    with_maps, pooled_only = folder / f"{key}-maps.npz", folder / f"{key}.npz"
-    names = ("features", "maps") if maps else ("features",)
-    for candidate in ((with_maps,) if maps else (pooled_only, with_maps)) if use_cache else ():
-        stored = read_arrays(candidate, names, rows_match(len(labels)))
-        if stored is not None:
-            return FeatureSet(
-                stored["features"], labels, split.files, True, maps=stored.get("maps")
-            )
+    folder = config.cache_dir() / "features"
+    planned = chosen_runtime(runtime, len(split), several_devices=strategy is not None)
+    key = cache_key(backbone, weights, size, split, planned)
+    if use_cache and (stored := _stored(folder, key, maps, labels, split)) is not None:
+        return stored
+    model = frozen_copy(pooled_backbone(backbone, size, weights), strategy)
+    if maps:  # stop before the pooling layer; pool here, in float32
+        model = keras.Model(model.input, model.get_layer("pool").input)
+    runner = frozen_runner(model, planned)
+    if runner.runtime != planned:  # ONNX Runtime did not match Keras: Keras's entry, if kept
+        key = cache_key(backbone, weights, size, split, runner.runtime)
+        if use_cache and (stored := _stored(folder, key, maps, labels, split)) is not None:
+            return stored
 
     def compute(part: Split) -> dict[str, np.ndarray]:
-        model = frozen_copy(pooled_backbone(backbone, size, weights), strategy)
-        if maps:  # stop before the pooling layer; pool here, in float32
-            model = keras.Model(model.input, model.get_layer("pool").input)
         images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
             lambda x, _y: x
         )
-        values = model.predict(images, verbose=1 if verbose else 0).astype(np.float32)
+        values = _run_over(runner, model, images, verbose).astype(np.float32)
         if not maps:
             return {"features": values}
         return {"features": values.mean(axis=(1, 2)), "maps": compact(values)}
 
     start = time.perf_counter()
-    path = (with_maps if maps else pooled_only) if use_cache else None
+    path = folder / f"{key}{'-maps' if maps else ''}.npz" if use_cache else None
+    names = ("features", "maps") if maps else ("features",)
     arrays = frozen_pass(split, path, strategy, compute, names)
     seconds = time.perf_counter() - start
     return FeatureSet(arrays["features"], labels, split.files, False, seconds, arrays.get("maps"))
