@@ -279,3 +279,17 @@ def test_backbone_choice_exercise_checks(capsys):
     assert exercises.check_slowdown(everyone, 2.5) and exercises.check_slowdown(everyone, 2.55)
     assert not exercises.check_slowdown(everyone, 1.5)
     assert not exercises.check_slowdown(everyone, None)
+
+
+def test_closing_rate_exercise_check(capsys):
+    from tl_helpers.training.budget import AccuracyOverTime
+
+    short = AccuracyOverTime("scratch", 90, [30, 60, 90], [0.5, 0.55, 0.60])
+    long = AccuracyOverTime("scratch", 360, [30, 90, 200, 350, 400], [0.5, 0.6, 0.66, 0.72, 0.9])
+    # 0.72 (the last epoch inside 360 s; the one at 400 s is past it) minus 0.60 over 4.5 minutes
+    assert exercises.check_closing_rate(long, short, 12 / 4.5)
+    assert "+2.7 points per extra minute" in capsys.readouterr().out
+    assert not exercises.check_closing_rate(long, short, 30 / 4.5), "the epoch past the budget"
+    assert not exercises.check_closing_rate(long, short, None)
+    assert not exercises.check_closing_rate(short, long, 1.0)
+    assert "larger budget_s" in capsys.readouterr().out

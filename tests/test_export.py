@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import write_image
+from tl_helpers.data.images import load_image
 from tl_helpers.data.splits import Split
 from tl_helpers.deploy.export import (
     EXPORT_VARIANTS,
@@ -396,3 +397,28 @@ def test_the_export_cache_keeps_whole_entries_and_skips_large_ones(
     assert not export_cache.keep("m" * 64, folder) and export_cache.find("m" * 64) is None
     leftovers = [p.name for p in (fresh_cache / "exports").iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_the_calibration_exercise_checks_the_learners_agreement_and_conclusion(
+    model, tmp_path, capsys
+):
+    from tl_helpers.exercises import check_calibration_agreement
+
+    images, labels = colour_images(12, seed=7)
+    files = []
+    for index, (image, label) in enumerate(zip(images, labels)):
+        path = tmp_path / CLASSES[label] / f"{index:02d}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(image.astype(np.uint8)).save(path)
+        files.append(path)
+    split = Split(tuple(files), tuple(int(label) for label in labels))
+    exported = export_classifier(model, tmp_path / "m.tflite", format="litert").path
+    photos = np.stack([load_image(f, (SIZE, SIZE)) for f in files])
+    keras_top = probabilities(model, photos).argmax(1)
+    lite_top = load_exported(exported).probabilities(photos).argmax(1)
+    agreement = float(np.mean(keras_top == lite_top))
+    assert check_calibration_agreement(exported, model, split, agreement, True, 0.5)
+    assert "correct" in capsys.readouterr().out
+    assert not check_calibration_agreement(exported, model, split, agreement, False, 0.5)
+    assert not check_calibration_agreement(exported, model, split, agreement - 0.2, True, 0.5)
+    assert "not yet" in capsys.readouterr().out

@@ -169,3 +169,76 @@ def test_notebook_shows_its_figures(path):
     assert count >= FIGURES[path.name[:2]], (
         f"{path.name}: {count} figures, expected {FIGURES[path.name[:2]]}"
     )
+
+
+def test_the_notebooks_are_all_found():
+    """A moved or renamed folder must fail here, not leave every test above with no notebook."""
+    assert len(NOTEBOOKS) == 8, [path.name for path in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_a_projector(path):
+    """No code line over 100 characters: readable on a projector and in a narrow browser tab."""
+    long = [
+        f"cell {index}: {line[:60]}..."
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > 100
+    ]
+    assert not long, f"{path.name}: {len(long)} code lines over 100 characters: {long[:3]}"
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """Names a cell defines and names it reads (IPython magics read as ``pass``)."""
+    import ast
+
+    code = "\n".join(
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith("%") else line
+        for line in source.splitlines()
+    )
+    defined, used = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (defined if isinstance(node.ctx, ast.Store) else used).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    return defined, used
+
+
+def test_each_pitfall_section_runs_after_the_setup_cells_alone():
+    """A teacher can run notebook 05's setup cells, then any one numbered section: no section
+    reads a name that only another numbered section defines."""
+    import builtins
+
+    path = next(p for p in NOTEBOOKS if p.name.startswith("05_"))
+    sections: dict[str, tuple[set[str], set[str]]] = {}
+    current = "setup"
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            heading = re.search(r"^## (\d+) · ", cell.source, re.M)
+            if heading or re.search(r"^## ", cell.source, re.M):
+                current = heading.group(1) if heading else "setup"
+            continue
+        if "solution" in cell.metadata.get("tags", []):
+            continue
+        defined, used = sections.setdefault(current, (set(), set()))
+        cell_defined, cell_used = _names(cell.source)
+        defined.update(cell_defined)
+        used.update(cell_used)
+    numbered = [name for name in sections if name != "setup"]
+    assert len(numbered) == 13, numbered
+    for name in numbered:
+        defined, used = sections[name]
+        borrowed = {
+            (other, variable)
+            for variable in used - defined - sections["setup"][0]
+            if not hasattr(builtins, variable)
+            for other in numbered
+            if other != name and variable in sections[other][0]
+        }
+        assert not borrowed, f"section {name} reads names of other sections: {sorted(borrowed)}"

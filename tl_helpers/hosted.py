@@ -251,11 +251,13 @@ import sys
 
 try:
     import google.colab  # noqa: F401  (only on Colab)
+
     HOSTED = True
 except ImportError:
     HOSTED = "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 if HOSTED:
-    source = os.environ.get("{SOURCE_VARIABLE}", "{repository_source()}")
+    default = "{repository_source()}"
+    source = os.environ.get("{SOURCE_VARIABLE}", default)
     %pip install --quiet --no-deps "$source"
     importlib.invalidate_caches()
     from tl_helpers.hosted import prepare
