@@ -95,26 +95,28 @@ def unavoidable_work() -> dict:
 
 def tutorial_recipe(epochs: int = 10) -> dict:
     """The TensorFlow tutorial's recipe: frozen base inside the model, augmentation, end to end."""
-    from tl_helpers.data.pipelines import load_dataset
+    from tl_helpers.data import dataset_splits, fetch
+    from tl_helpers.data.pipelines import make_dataset
     from tl_helpers.evaluation import evaluate
     from tl_helpers.models import build_classifier, compile_classifier
     from tl_helpers.training import fit
 
     start = time.perf_counter()
-    data = load_dataset("cats_vs_dogs", image_size=(IMAGE_SIZE, IMAGE_SIZE), batch_size=BATCH)
+    splits = dataset_splits("cats_vs_dogs", fetch("cats_vs_dogs"))
+    size = {"image_size": (IMAGE_SIZE, IMAGE_SIZE), "batch_size": BATCH}
+    train = make_dataset(splits.train, shuffle=True, **size)
+    validation = make_dataset(splits.validation, **size)
     model = build_classifier(
         BACKBONE,
         2,
-        class_names=data.class_names,
+        class_names=splits.class_names,
         image_size=IMAGE_SIZE,
         augmentation=True,
         dropout=0.2,
     )
     compile_classifier(model, 1e-4)  # the tutorial's base learning rate
-    history = fit(
-        model, data.train, data.validation, epochs=epochs, early_stopping=False, verbose=True
-    )
-    report = evaluate(model, data.splits.test)
+    history = fit(model, train, validation, epochs=epochs, early_stopping=False, verbose=True)
+    report = evaluate(model, splits.test)
     return {
         "test_accuracy": report.accuracy,
         "seconds": time.perf_counter() - start,

@@ -82,7 +82,8 @@ def main() -> int:
 
     import numpy as np
 
-    from tl_helpers.data import dataset_splits, fetch, load_image
+    from tl_helpers.data import dataset_splits, fetch
+    from tl_helpers.data.decode import load_image
     from tl_helpers.startup import quiet_training_logs
 
     quiet_training_logs()

@@ -34,8 +34,7 @@ def main() -> int:
     import tensorflow as tf
 
     from tl_helpers.data import dataset_splits, fetch
-    from tl_helpers.data.images import exif_orientation
-    from tl_helpers.data.pipelines import decode_and_resize
+    from tl_helpers.data.decode import decode_and_resize, exif_orientation
     from tl_helpers.models import probabilities
     from tl_helpers.training import FeatureSet, pooled_backbone, train_head
 
@@ -105,7 +104,7 @@ def main() -> int:
     results["chosen_antialias"] = chosen
     print(f"chosen on validation: antialias={chosen}")
 
-    from tl_helpers.data.pipelines import RESIZE_ANTIALIAS
+    from tl_helpers.data.decode import RESIZE_ANTIALIAS
 
     return finish(
         results,

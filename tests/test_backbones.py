@@ -18,7 +18,7 @@ from tl_helpers.backbones import (
 from tl_helpers.backbones import efficientnet_lite as lite
 from tl_helpers.backbones.preprocessing import CaffePreprocess, scale_to_minus_one_one
 from tl_helpers.backbones.torch_pickle import load_torch_state_dict
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.errors import CourseError, UnknownNameError
 
 LITE = sorted(lite.LITE_MODELS)

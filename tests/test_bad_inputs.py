@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from conftest import write_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.data.folders import folder_splits
-from tl_helpers.data.images import load_image
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError

@@ -16,7 +16,7 @@ from test_export import colour_images, tiny_classifier
 from test_one_image_path import real_photos, rotated_copies
 
 from conftest import write_image
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.deploy.app import load_photo, predict_photo, resize_like_tensorflow
 from tl_helpers.deploy.export import export_classifier
 from tl_helpers.deploy.measure import (

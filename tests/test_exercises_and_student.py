@@ -197,7 +197,7 @@ def test_fine_tuning_exercise_checks(tmp_path):
 
     loaded = load_classifier(save_classifier(model, tmp_path / "m.keras"))
     image = write_image(tmp_path / "x.png", size=(48, 48), fmt="PNG")
-    from tl_helpers.data.images import load_image
+    from tl_helpers.data.decode import load_image
     from tl_helpers.models import probabilities
 
     said = loaded.class_names[

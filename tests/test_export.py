@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import write_image
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.data.splits import Split
 from tl_helpers.deploy.export import (
     EXPORT_VARIANTS,

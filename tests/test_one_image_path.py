@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import train_quietly
 from tl_helpers.cli import main
-from tl_helpers.data.images import EXIF_ORIENTATION_TAG, load_image
+from tl_helpers.data.decode import EXIF_ORIENTATION_TAG, load_image
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.models import probabilities

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import write_image
-from tl_helpers.data import split_class_folders
-from tl_helpers.data.pipelines import decode_and_resize, load_dataset, make_dataset
+from tl_helpers.data import dataset_splits, fetch, split_class_folders
+from tl_helpers.data.decode import decode_and_resize
+from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 
 
@@ -51,20 +52,21 @@ def test_batch_size_must_be_positive():
         make_dataset(Split((), ()), batch_size=0)
 
 
-def test_load_dataset_on_real_flowers(mirror):
-    pipelines = load_dataset("flowers", image_size=(64, 64), batch_size=50, mirror=str(mirror))
-    assert pipelines.class_names == ("daisy", "dandelion", "roses", "sunflowers", "tulips")
-    images, labels = next(iter(pipelines.test))
+def test_pipelines_of_real_flowers_keep_the_splits_order(mirror):
+    splits = dataset_splits("flowers", fetch("flowers", mirror=str(mirror), verbose=False))
+    assert splits.class_names == ("daisy", "dandelion", "roses", "sunflowers", "tulips")
+    images, labels = next(iter(make_dataset(splits.test, image_size=(64, 64), batch_size=50)))
     assert images.shape == (50, 64, 64, 3)
-    assert labels.numpy().tolist() == list(pipelines.splits.test.labels[:50])
-    assert sum(1 for _ in pipelines.validation.unbatch()) == len(pipelines.splits.validation) == 300
+    assert labels.numpy().tolist() == list(splits.test.labels[:50])
+    validation = make_dataset(splits.validation, image_size=(64, 64), batch_size=50)
+    assert sum(1 for _ in validation.unbatch()) == len(splits.validation) == 300
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied_exactly_like_pil(tmp_path, orientation):
     from PIL import Image, ImageOps
 
-    from tl_helpers.data.images import exif_orientation, load_image
+    from tl_helpers.data.decode import exif_orientation, load_image
 
     pixels = np.random.default_rng(orientation).integers(
         0, 256, (4, 6, 3), dtype=np.uint8
@@ -86,7 +88,7 @@ def test_exif_orientation_is_applied_exactly_like_pil(tmp_path, orientation):
 
 
 def test_files_without_a_readable_orientation_count_as_upright(tmp_path):
-    from tl_helpers.data.images import exif_orientation
+    from tl_helpers.data.decode import exif_orientation
 
     plain = write_image(tmp_path / "plain.png")
     (tmp_path / "notes.txt").write_text("hello")

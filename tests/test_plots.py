@@ -87,7 +87,7 @@ def test_gradcam_finds_the_object_in_a_real_photo(mirror):
     """Grad-CAM on a real photo with real ImageNet weights: a head copied from ImageNet's own cat and dog
     classes gives class-specific, non-flat maps."""
     from tl_helpers.backbones import efficientnet_lite as lite
-    from tl_helpers.data.images import load_image
+    from tl_helpers.data.decode import load_image
 
     imagenet = lite.efficientnet_lite0(include_top=True)
     model = build_classifier("efficientnet_lite0", 3, image_size=224)

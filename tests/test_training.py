@@ -117,11 +117,11 @@ def test_one_changed_pixel_misses_the_cache_even_with_the_old_time(colour_folder
 def test_one_edited_line_of_feature_code_misses_the_cache(colour_folder, tmp_path, monkeypatch):
     import tl_helpers.training.features as features
 
-    assert {"tl_helpers.data.pipelines", "tl_helpers.backbones.efficientnet_lite"} <= set(
+    assert {"tl_helpers.data.decode", "tl_helpers.backbones.efficientnet_lite"} <= set(
         features.FEATURE_CODE
     )
     module = tmp_path / "resize_code_for_the_test.py"
-    source = (Path(features.__file__).parents[1] / "data" / "pipelines.py").read_text()
+    source = (Path(features.__file__).parents[1] / "data" / "decode.py").read_text()
     module.write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(features, "FEATURE_CODE", (*features.FEATURE_CODE, module.stem))

@@ -31,7 +31,7 @@ _API: dict[str, str] = {
     "get_spec": "tl_helpers.data",
     "dataset_splits": "tl_helpers.data",
     "list_images": "tl_helpers.data",
-    "load_image": "tl_helpers.data",
+    "load_image": "tl_helpers.data.decode",
     "DatasetSplits": "tl_helpers.data",
     "Split": "tl_helpers.data",
     "make_dataset": "tl_helpers.data.pipelines",
@@ -135,9 +135,9 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         fetch,
         get_spec,
         list_images,
-        load_image,
         locate,
     )
+    from tl_helpers.data.decode import load_image
     from tl_helpers.data.pipelines import make_dataset
     from tl_helpers.deploy.app import predict_photo
     from tl_helpers.deploy.export import export_all, export_classifier

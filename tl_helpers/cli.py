@@ -125,7 +125,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from tl_helpers.data.images import load_image
+    from tl_helpers.data.decode import load_image
     from tl_helpers.evaluation import prediction_entry
     from tl_helpers.models import probabilities
 

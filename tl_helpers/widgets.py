@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.evaluation import EvaluationReport
 from tl_helpers.extras import require
 from tl_helpers.gradcam import gradcam, overlay

@@ -1,10 +1,13 @@
-"""Data: the dataset catalog, fetching (mirror, local archive or download), splits and pipelines."""
+"""Data: the dataset catalog, fetching (mirror, local archive or download), splits, checks.
+
+Without TensorFlow: reading pixels (``data.decode``) and ``tf.data`` pipelines
+(``data.pipelines``) are imported from their own modules."""
 
 from tl_helpers.data.archives import safe_extract
 from tl_helpers.data.catalog import DatasetSpec, dataset_names, get_spec, load_catalog
 from tl_helpers.data.download import download
 from tl_helpers.data.fetching import fetch, locate, verify_archive
-from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images, load_image
+from tl_helpers.data.images import IMAGE_EXTENSIONS, image_problem, list_images
 from tl_helpers.data.splits import (
     DatasetSplits,
     Split,
@@ -29,7 +32,6 @@ __all__ = [
     "image_problem",
     "list_images",
     "load_catalog",
-    "load_image",
     "locate",
     "safe_extract",
     "split_class_folders",

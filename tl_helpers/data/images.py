@@ -1,4 +1,6 @@
-"""Finding image files in a folder and checking that each one decodes."""
+"""Finding image files in a folder and checking that each one decodes, with Pillow alone (no
+TensorFlow: listing and checking a folder stays light). Reading pixels for a model is
+``data.decode``'s job."""
 
 from __future__ import annotations
 
@@ -6,26 +8,19 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
 from tl_helpers.errors import CourseWarning
 
-if TYPE_CHECKING:  # numpy is imported where an image is loaded, so listing files stays light
-    import numpy as np
-
 __all__ = [
-    "EXIF_ORIENTATION_TAG",
     "IMAGE_EXTENSIONS",
     "LARGE_IMAGE_PIXELS",
-    "exif_orientation",
     "has_images",
     "image_problem",
     "is_image_name",
     "list_images",
     "size_pair",
-    "load_image",
 ]
 
 # The formats TensorFlow's decode_image reads, which is what the pipelines use.
@@ -110,20 +105,6 @@ def has_images(folder: Path) -> bool:
     )
 
 
-EXIF_ORIENTATION_TAG = 0x0112
-
-
-def exif_orientation(path: Path) -> int:
-    """The EXIF orientation tag of an image file (1 = stored upright; 2-8 = mirror and/or rotate),
-    1 when there is none or it cannot be read. Only the header is read."""
-    try:
-        with Image.open(path) as image:
-            value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 LARGE_IMAGE_PIXELS = 40_000_000  # beyond this, warn: every use decodes the full image
 
 # Pillow's "possible decompression bomb" warning (over 89 megapixels) is replaced by the clearer
@@ -160,34 +141,3 @@ def image_problem(path: Path) -> str | None:
             stacklevel=2,
         )
     return None
-
-
-def load_image(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as a float32 ``(height, width, 3)`` array in 0-255, the way a camera meant it.
-
-    It goes through the training pipeline's own decoder (``data.pipelines.decode_and_resize``):
-    EXIF orientation applied, grayscale, 16-bit, palette and alpha images made RGB, and with
-    ``size`` = (height, width) resized exactly as for training, so a model sees the same pixels
-    in prediction as it saw in training and evaluation. A file that cannot be decoded raises
-    ``ValueError`` naming the file and the reason.
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    from tl_helpers.data.pipelines import decode_and_resize, decode_upright
-
-    problem = image_problem(Path(path))
-    if problem:
-        raise ValueError(f"{path}: {problem}")
-    orientation = exif_orientation(Path(path))
-    try:
-        if size is None:
-            image = decode_upright(str(path), orientation)
-        else:
-            image = decode_and_resize(str(path), (int(size[0]), int(size[1])), orientation)
-    except tf.errors.OpError as error:
-        raise ValueError(
-            f"{path}: TensorFlow cannot decode it ({error.message.splitlines()[0]}); "
-            "save it again as an ordinary RGB JPEG or PNG"
-        ) from error
-    return np.asarray(image.numpy(), dtype=np.float32)

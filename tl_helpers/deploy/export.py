@@ -24,8 +24,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tl_helpers.data.decode import load_image
 from tl_helpers.data.folders import all_images
-from tl_helpers.data.images import load_image
 from tl_helpers.data.splits import Split
 from tl_helpers.deploy import cache as export_cache
 from tl_helpers.deploy.metadata import (

@@ -140,7 +140,7 @@ def check_trainable_batchnorm(count_function) -> bool:
 
 def check_predicted_class(loaded, image_path: str | Path, answer: str) -> bool:
     """Exercise: load the saved model and say which class it predicts for one image."""
-    from tl_helpers.data.images import load_image
+    from tl_helpers.data.decode import load_image
     from tl_helpers.models import probabilities
 
     row = probabilities(loaded.model, load_image(image_path, loaded.image_size)[None])[0]

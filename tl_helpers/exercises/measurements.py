@@ -22,7 +22,7 @@ def check_calibration_agreement(
     whether it still clears ``target``."""
     import numpy as np
 
-    from tl_helpers.data.images import load_image
+    from tl_helpers.data.decode import load_image
     from tl_helpers.deploy.runtimes import load_exported
     from tl_helpers.models.predict import probabilities
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.errors import CourseError
 from tl_helpers.pitfalls.data import PitfallSummary
 from tl_helpers.plots.figures import PhotoGrid

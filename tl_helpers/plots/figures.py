@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.deploy.measure import DeploymentMeasurement
 from tl_helpers.evaluation import EvaluationReport
 from tl_helpers.gradcam import gradcam, overlay

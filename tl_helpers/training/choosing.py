@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tl_helpers.data.images import load_image
+from tl_helpers.data.decode import load_image
 from tl_helpers.data.splits import DatasetSplits, Split
 from tl_helpers.errors import CourseError
 from tl_helpers.models import probabilities, save_classifier

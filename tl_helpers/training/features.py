@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from tl_helpers import config
 from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone_spec
+from tl_helpers.data.decode import PIPELINE_VERSION
 from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
@@ -42,7 +43,6 @@ from tl_helpers.training.sharding import frozen_copy, frozen_pass
 __all__ = [
     "FEATURE_CODE",
     "FEATURE_LIBRARIES",
-    "PIPELINE_VERSION",
     "FeatureSet",
     "cache_key",
     "code_fingerprint",
@@ -52,9 +52,6 @@ __all__ = [
     "pooled_backbone",
     "weights_identity",
 ]
-
-# A name for what data.pipelines does to pixels, for people; the cache key also hashes its code.
-PIPELINE_VERSION = "decode_image-exif-bilinear-noantialias-round-uint8-v3"
 
 
 @dataclass
@@ -90,7 +87,7 @@ def weights_identity(backbone: str, weights: str | None) -> str:
 # The modules whose code decides the numbers a frozen pass gives: decoding and resizing, the
 # backbones and the conversion of their weights, cutting a base, and the passes themselves.
 FEATURE_CODE = (
-    "tl_helpers.data.images",
+    "tl_helpers.data.decode",
     "tl_helpers.data.pipelines",
     "tl_helpers.backbones.efficientnet_lite",
     "tl_helpers.backbones.preprocessing",
