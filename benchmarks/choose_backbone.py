@@ -89,6 +89,7 @@ def main() -> int:
 
     from tl_helpers.data import dataset_splits, fetch
     from tl_helpers.evaluation import evaluate
+    from tl_helpers.recipe import TrainRecipe
     from tl_helpers.startup import import_tensorflow
     from tl_helpers.training import measure_candidate, train_splits
 
@@ -110,14 +111,8 @@ def main() -> int:
                 print(f"{dataset}: {recipe_name(recipe)}: {entry[dataset]}", flush=True)
             recipe = {"backbone": backbone, "image_size": sizes[-1], "blocks": FINE_TUNE_BLOCKS}
             start = time.perf_counter()
-            trained = train_splits(
-                splits,
-                backbone=backbone,
-                image_size=sizes[-1],
-                blocks=FINE_TUNE_BLOCKS,
-                fine_tune_epochs=8,
-                verbose=False,
-            )
+            tuning = TrainRecipe(backbone, sizes[-1], FINE_TUNE_BLOCKS, fine_tune_epochs=8)
+            trained = train_splits(splits, tuning, verbose=False)
             seconds = time.perf_counter() - start
             report = evaluate(trained.model, splits.validation)
             entry = recipes.setdefault(recipe_name(recipe), recipe)

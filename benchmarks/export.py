@@ -49,10 +49,7 @@ def main() -> int:
     if args.model:
         model = tl.load_classifier(args.model).model
     else:
-        recipe = tl.config.TRAIN_FAST
-        model = tl.train_splits(
-            splits, backbone=recipe.backbone, image_size=recipe.image_size, verbose=False
-        ).model
+        model = tl.train_splits(splits, tl.TRAIN_FAST, verbose=False).model
     keras_file = tl.save_classifier(model, folder / "flowers.keras")
     size = model.input_shape[1:3]
     images = np.concatenate(

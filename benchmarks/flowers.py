@@ -51,34 +51,28 @@ def main() -> int:
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    from tl_helpers.backbones import build_backbone
     from tl_helpers.data import dataset_splits, fetch
     from tl_helpers.evaluation import evaluate
-    from tl_helpers.training import (
-        classifier_from_head,
-        extract_activations,
-        fast_fine_tune,
-        pooled_features,
-        split_backbone,
-        train_head,
-    )
+    from tl_helpers.recipe import TrainRecipe
+    from tl_helpers.training import recipe_activations, recipe_fine_tune, recipe_head
 
-    size, backbone = args.image_size, "efficientnet_lite0"
+    recipe = TrainRecipe(
+        "efficientnet_lite0",
+        args.image_size,
+        args.blocks,
+        fine_tune_epochs=args.epochs,
+        fine_tune_learning_rate=args.learning_rate,
+        crop=args.crop,
+        label_smoothing=args.label_smoothing,
+    )
     splits = dataset_splits("flowers", fetch("flowers", verbose=False))
     results: dict = {"counts": splits.counts(), **vars(args)}
 
     start = time.perf_counter()
-    parts = split_backbone(build_backbone(backbone, (size, size)), args.blocks)
-    train = extract_activations(parts, splits.train, verbose=False)
-    validation = extract_activations(parts, splits.validation, flips=False, verbose=False)
+    # The head is trained on the activations cut for fine-tuning: one frozen pass serves both.
+    frozen = recipe_activations(splits, recipe, verbose=False)
     results["activations_seconds"] = time.perf_counter() - start
-    head, history = train_head(
-        pooled_features(parts.top, train, mirrored=True),
-        pooled_features(parts.top, validation),
-        len(splits.class_names),
-        verbose=False,
-    )
-    model = classifier_from_head(head, backbone, splits.class_names, size)
+    model, history = recipe_head(frozen, recipe, splits.class_names, verbose=False)
     report = evaluate(model, splits.test)
     results["feature_extraction"] = {
         "test_accuracy": report.accuracy,
@@ -93,17 +87,7 @@ def main() -> int:
     )
 
     start = time.perf_counter()
-    history = fast_fine_tune(
-        model,
-        train,
-        validation,
-        blocks=args.blocks,
-        learning_rate=args.learning_rate,
-        epochs=args.epochs,
-        crop=args.crop,
-        label_smoothing=args.label_smoothing,
-        history=history,
-    )
+    history = recipe_fine_tune(model, frozen, recipe, history)
     tuned = evaluate(model, splits.test)
     results["fine_tuning"] = {
         "test_accuracy": tuned.accuracy,

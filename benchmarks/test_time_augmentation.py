@@ -40,7 +40,8 @@ def main() -> int:
         splits = tl.dataset_splits(name, tl.fetch(name, verbose=False))
         for recipe, options in (("feature extraction", {}), ("fine-tuning", FINE_TUNING)):
             start = time.perf_counter()
-            model = tl.train_splits(splits, image_size=size, verbose=False, **options).model
+            chosen = tl.TrainRecipe(image_size=size, **options)
+            model = tl.train_splits(splits, chosen, verbose=False).model
             plain = tl.evaluate(model, splits.validation)
             mirrored = tl.evaluate(model, splits.validation, tta=True)
             paired = plain.compare(mirrored)

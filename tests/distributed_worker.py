@@ -35,18 +35,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tl_helpers.backbones import build_backbone  # noqa: E402
 from tl_helpers.data.folders import folder_splits  # noqa: E402
+from tl_helpers.recipe import TrainRecipe  # noqa: E402
 from tl_helpers.training import (  # noqa: E402
-    classifier_from_head,
     current_worker,
     distribution_strategy,
-    extract_activations,
     extract_features,
-    fast_fine_tune,
-    pooled_features,
-    split_backbone,
-    train_head,
+    recipe_activations,
+    recipe_fine_tune,
+    recipe_head,
 )
 
 SIZE = 64
@@ -93,36 +90,30 @@ def main() -> int:
     features = extract_features(
         "efficientnet_lite0", splits.train, image_size=SIZE, verbose=False, strategy=strategy
     )
-    parts = split_backbone(build_backbone("efficientnet_lite0", (SIZE, SIZE)), 1)
-    train = extract_activations(parts, splits.train, verbose=False, strategy=strategy)
-    validation = extract_activations(
-        parts, splits.validation, flips=False, verbose=False, strategy=strategy
-    )
-    head, _ = train_head(
-        pooled_features(parts.top, train, mirrored=True),
-        pooled_features(parts.top, validation),
-        len(splits.class_names),
+    recipe = TrainRecipe(
+        "efficientnet_lite0",
+        SIZE,
+        blocks=1,
         epochs=5,
         dropout=0.0,  # dropout draws its own masks on each replica: no exact comparison with it
-        verbose=False,
-    )
-    with strategy.scope():
-        model = classifier_from_head(head, "efficientnet_lite0", splits.class_names, SIZE)
-    start = np.concatenate([w.ravel() for w in model.get_weights()])
-    history = fast_fine_tune(
-        model,
-        train,
-        validation,
-        blocks=1,
-        learning_rate=args.lr,
-        epochs=args.epochs,
-        patience=args.epochs,
-        batch_size=BATCH,
+        fine_tune_epochs=args.epochs,
+        fine_tune_learning_rate=args.lr,
         crop=0,
+    )
+    frozen = recipe_activations(splits, recipe, strategy=strategy, verbose=False)
+    model, _ = recipe_head(frozen, recipe, splits.class_names, verbose=False)
+    start = np.concatenate([w.ravel() for w in model.get_weights()])
+    history = recipe_fine_tune(
+        model,
+        frozen,
+        recipe,
         verbose=True,
         backup_dir=args.backup,
+        patience=args.epochs,
+        batch_size=BATCH,
         callbacks=[SlowBatches(args.slow)] if args.slow else [],
     )
+    train = frozen.train
     np.savez(
         args.out,
         features=features.features,

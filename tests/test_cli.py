@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from conftest import train_quietly
-from tl_helpers import config, records
+from tl_helpers import records
 from tl_helpers.cli import build_parser, main, train_recipe
+from tl_helpers.errors import CourseError
+from tl_helpers.recipe import TRAIN_DEFAULT, TrainRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def recipe_of(*arguments: str) -> config.TrainRecipe:
+def recipe_of(*arguments: str) -> TrainRecipe:
     return train_recipe(
         build_parser().parse_args(["train", "photos", "--out", "m.keras", *arguments])
     )
@@ -25,7 +27,7 @@ def recipe_of(*arguments: str) -> config.TrainRecipe:
 def test_train_defaults_to_the_recipe_chosen_on_validation():
     choice = records.load("backbone_choice")["chosen"]
     default = recipe_of()
-    assert default == config.TRAIN_DEFAULT
+    assert default == TRAIN_DEFAULT
     assert (default.backbone, default.image_size, default.blocks) == (
         choice["backbone"],
         choice["image_size"],
@@ -34,20 +36,59 @@ def test_train_defaults_to_the_recipe_chosen_on_validation():
 
 
 def test_train_fast_is_lite0_feature_extraction_at_224_and_flags_override_a_recipe():
-    assert recipe_of("--fast") == config.TrainRecipe("efficientnet_lite0", 224, 0)
-    assert recipe_of("--fast", "--image-size", "96", "--blocks", "1") == config.TrainRecipe(
+    assert recipe_of("--fast") == TrainRecipe("efficientnet_lite0", 224, 0)
+    assert recipe_of("--fast", "--image-size", "96", "--blocks", "1") == TrainRecipe(
         "efficientnet_lite0", 96, 1
     )
     changed = recipe_of("--backbone", "efficientnet_lite1", "--fine-tune-epochs", "2")
     assert changed.backbone == "efficientnet_lite1" and changed.fine_tune_epochs == 2
-    assert changed.image_size == config.TRAIN_DEFAULT.image_size
+    assert changed.image_size == TRAIN_DEFAULT.image_size
+
+
+def test_an_impossible_recipe_on_the_command_line_names_its_flag():
+    with pytest.raises(CourseError, match="--fine-tune-epochs must be a whole number"):
+        recipe_of("--fine-tune-epochs", "0")
+    with pytest.raises(CourseError, match="--image-size must be at least 32 px"):
+        recipe_of("--image-size", "16")
+
+
+def test_version_is_the_package_s(capsys):
+    import tl_helpers
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tl_helpers {tl_helpers.__version__}"
+
+
+def _parsers(parser):
+    """Every parser of the command line, with the name of the command it parses."""
+    import argparse
+
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_argument_of_every_command_says_what_it_is_for():
+    parsers = dict(_parsers(build_parser()))
+    assert {"python -m tl_helpers train", "python -m tl_helpers predict"} <= set(parsers)
+    silent = [
+        f"{prog} {action.dest}"
+        for prog, parser in parsers.items()
+        for action in parser._actions
+        if not action.help and action.dest not in ("help", "command", "data_command")
+    ]
+    assert not silent, f"arguments without help text: {silent}"
 
 
 def test_train_help_names_the_default_and_fast_recipes(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert f"default {config.TRAIN_DEFAULT.backbone}" in shown and "--fast" in shown
+    assert f"default {TRAIN_DEFAULT.backbone}" in shown and "--fast" in shown
 
 
 def test_data_info_shows_location_and_counts_per_split(mirror, capsys):
@@ -173,7 +214,7 @@ def test_train_arguments_are_checked(colour_folder, tmp_path, capsys):
         main(["train", str(colour_folder), "--out", str(tmp_path / "m.keras"), "--epochs", "-1"])
         == 2
     )
-    assert "at least 1" in capsys.readouterr().err
+    assert "--epochs must be a whole number, 1 or more, got -1" in capsys.readouterr().err
     assert (
         main(
             [

@@ -556,7 +556,7 @@ def test_the_train_command_runs_as_two_workers_and_the_chief_saves(tmp_path):
 def test_a_worker_that_loses_the_others_says_how_to_resume(
     image_folder, tmp_path, monkeypatch, capsys
 ):
-    import tl_helpers.train_command
+    import tl_helpers.cli.train
     import tl_helpers.training
 
     def lost(*_args: object) -> None:
@@ -566,7 +566,7 @@ def test_a_worker_that_loses_the_others_says_how_to_resume(
         tl_helpers.training, "distribution_strategy", lambda *a, **k: tf.distribute.get_strategy()
     )
     monkeypatch.setattr(tl_helpers.training, "current_worker", lambda _strategy: Worker(1, 2))
-    monkeypatch.setattr(tl_helpers.train_command, "_train_folder", lost)
+    monkeypatch.setattr(tl_helpers.cli.train, "_train_folder", lost)
     code = main(
         [
             "train",

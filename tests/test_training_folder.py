@@ -9,12 +9,13 @@ from conftest import write_image
 from tl_helpers.errors import CourseError
 from tl_helpers.models import parameter_counts
 from tl_helpers.models.build import class_names_of
+from tl_helpers.recipe import TrainRecipe
 from tl_helpers.training import check_training_folder, train_folder, train_splits
 
 
 @pytest.mark.slow
 def test_feature_extraction_only(colour_folder):
-    trained = train_folder(colour_folder, image_size=64, epochs=30, verbose=False)
+    trained = train_folder(colour_folder, TrainRecipe(image_size=64, epochs=30), verbose=False)
     assert class_names_of(trained.model) == ["blue_things", "green_things", "red_things"]
     assert trained.history.fine_tune_start is None and trained.history.epochs >= 1
     assert trained.history.best() >= 0.9  # three colours are easy for ImageNet features
@@ -29,10 +30,9 @@ def test_train_splits_is_train_folder_on_splits_made_elsewhere(colour_folder):
 
     splits = check_training_folder(colour_folder, test_fraction=0.2)
     test_photos = set(splits.test.files)
-    by_folder = train_folder(
-        colour_folder, image_size=48, epochs=3, test_fraction=0.2, verbose=False
-    )
-    by_splits = train_splits(splits, image_size=48, epochs=3, verbose=False)
+    recipe = TrainRecipe(image_size=48, epochs=3)
+    by_folder = train_folder(colour_folder, recipe, test_fraction=0.2, verbose=False)
+    by_splits = train_splits(splits, recipe, verbose=False)
     assert by_folder.splits.train.files == by_splits.splits.train.files
     seen = set(by_splits.splits.train.files) | set(by_splits.splits.validation.files)
     assert test_photos and not test_photos & seen
@@ -40,21 +40,12 @@ def test_train_splits_is_train_folder_on_splits_made_elsewhere(colour_folder):
     np.testing.assert_allclose(
         probabilities(by_folder.model, images), probabilities(by_splits.model, images), atol=1e-6
     )
-    with pytest.raises(CourseError, match="cannot be negative"):
-        train_splits(splits, blocks=-1, verbose=False)
 
 
 @pytest.mark.slow
 def test_with_fine_tuning_and_a_test_split(colour_folder):
-    trained = train_folder(
-        colour_folder,
-        image_size=64,
-        epochs=5,
-        blocks=2,
-        fine_tune_epochs=2,
-        test_fraction=0.2,
-        verbose=False,
-    )
+    recipe = TrainRecipe(image_size=64, epochs=5, blocks=2, fine_tune_epochs=2)
+    trained = train_folder(colour_folder, recipe, test_fraction=0.2, verbose=False)
     assert len(trained.splits.test) > 0
     assert (
         trained.history.fine_tune_start is not None
@@ -71,11 +62,44 @@ def test_impossible_fractions_are_refused(colour_folder, validation, test):
         check_training_folder(colour_folder, validation, test)
 
 
-def test_bad_numbers_are_refused(colour_folder):
-    with pytest.raises(CourseError, match="at least 1"):
-        train_folder(colour_folder, epochs=0, verbose=False)
-    with pytest.raises(CourseError, match="cannot be negative"):
-        train_folder(colour_folder, blocks=-1, verbose=False)
+@pytest.mark.parametrize(
+    "setting, value, rule",
+    [
+        ("epochs", 0, "epochs must be a whole number, 1 or more"),
+        ("fine_tune_epochs", 2.5, "fine_tune_epochs must be a whole number, 1 or more"),
+        ("blocks", -1, "blocks must be a whole number, 0 or more"),
+        ("learning_rate", 0.0, "learning_rate must be positive"),
+        ("fine_tune_learning_rate", -1e-4, "fine_tune_learning_rate must be positive"),
+        ("dropout", 1.0, "dropout must be at least 0 and below 1"),
+        ("label_smoothing", -0.1, "label_smoothing must be at least 0 and below 1"),
+        ("crop", True, "crop must be a whole number, 0 or more"),
+        ("seed", "42", "seed must be a whole number"),
+        ("backbone", "", "backbone must be a backbone's name"),
+    ],
+)
+def test_an_impossible_recipe_is_refused_when_it_is_made(setting, value, rule):
+    with pytest.raises(CourseError, match=f"impossible recipe: {rule}, got {value!r}"):
+        TrainRecipe(**{setting: value})
+
+
+def test_a_recipe_names_every_problem_at_once_and_checks_its_image_size():
+    with pytest.raises(CourseError, match="epochs must .*; dropout must"):
+        TrainRecipe(epochs=0, dropout=2.0)
+    with pytest.raises(CourseError, match="image_size must be at least"):
+        TrainRecipe(image_size=8)
+    assert TrainRecipe().describe() == "efficientnet_lite0 at its own size, feature extraction"
+    assert (
+        TrainRecipe(blocks=2).describe(240)
+        == "efficientnet_lite0 at 240 px, top 2 blocks fine-tuned"
+    )
+
+
+@pytest.mark.slow
+def test_a_recipe_without_a_size_trains_at_the_backbone_s_own(colour_folder):
+    from tl_helpers.models.predict import input_size
+
+    trained = train_folder(colour_folder, TrainRecipe(epochs=1), verbose=False)
+    assert input_size(trained.model) == (224, 224)
 
 
 def test_too_few_images_for_validation(tmp_path):

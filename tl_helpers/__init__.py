@@ -71,9 +71,15 @@ _API: dict[str, str] = {
     "pooled_features": "tl_helpers.training",
     "backbone_section": "tl_helpers.training",
     "fast_fine_tune": "tl_helpers.training",
+    "TrainRecipe": "tl_helpers.recipe",
+    "TRAIN_DEFAULT": "tl_helpers.recipe",
+    "TRAIN_FAST": "tl_helpers.recipe",
     "check_training_folder": "tl_helpers.training",
     "train_folder": "tl_helpers.training",
     "train_splits": "tl_helpers.training",
+    "recipe_activations": "tl_helpers.training",
+    "recipe_head": "tl_helpers.training",
+    "recipe_fine_tune": "tl_helpers.training",
     "distribution_strategy": "tl_helpers.training",
     "current_worker": "tl_helpers.training",
     # choosing a backbone; what transfer buys
@@ -173,6 +179,7 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         unfreeze_top,
     )
     from tl_helpers.notebook import setup_notebook
+    from tl_helpers.recipe import TRAIN_DEFAULT, TRAIN_FAST, TrainRecipe
     from tl_helpers.training import (
         FeatureSet,
         backbone_section,
@@ -193,6 +200,9 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         measure_candidate,
         pareto_front,
         pooled_features,
+        recipe_activations,
+        recipe_fine_tune,
+        recipe_head,
         set_seeds,
         split_backbone,
         train_folder,

@@ -3,13 +3,13 @@
 import os
 import sys
 
+from tl_helpers.interrupts import INTERRUPTED, say_interrupted  # the standard library only
+
 try:
     from tl_helpers.cli import main
-    from tl_helpers.interrupts import INTERRUPTED
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is being imported
-    print("\ninterrupted (Ctrl-C) while starting; nothing was written", file=sys.stderr)
-    sys.stderr.flush()
-    os._exit(130)
+    say_interrupted(" while starting")
+    os._exit(INTERRUPTED)
 
 exit_code = main()
 if exit_code == INTERRUPTED:

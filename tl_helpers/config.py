@@ -11,15 +11,11 @@ classroom at a shared copy without editing code:
 - ``TL_CACHE_DIR``: converted weights and cached features (default: this user's cache folder,
   ``~/.cache/tl_helpers`` on Linux, as ``platformdirs`` names it on macOS and Windows). Entries
   are keyed by content, so every copy of the course on a machine can share them safely.
-
-It also holds the two recipes ``python -m tl_helpers train`` offers (``TRAIN_DEFAULT`` and, with
-``--fast``, ``TRAIN_FAST``), as plain data so the command line can show them without TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -27,14 +23,13 @@ import platformdirs
 from tl_helpers.errors import SettingsError
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "DATASETS_DIR",
     "DEFAULT_SEED",
     "IN_CHECKOUT",
     "PROJECT_ROOT",
-    "TRAIN_DEFAULT",
-    "TRAIN_FAST",
+    "STRATEGIES",
     "USER_CACHE_DIR",
-    "TrainRecipe",
     "cache_dir",
     "data_dir",
     "display_path",
@@ -45,6 +40,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = (
     42  # the one seed of the course: splits' shuffling, augmentation, head initialisation
 )
+# How training can be spread over devices (training.strategy), named here without TensorFlow so
+# the command line can offer them instantly.
+STRATEGIES = ("auto", "mirrored", "multi-worker")
+CONNECT_TIMEOUT_S = 120.0  # how long a worker waits for the others before it gives up
 # In a checkout, beside the notebooks; installed from a wheel, PROJECT_ROOT is site-packages.
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 DATASETS_DIR = (
@@ -55,24 +54,6 @@ DATASETS_DIR = (
 # Outside the project, so a fresh clone, a second copy or a non-editable install finds what an
 # earlier run computed (the keys are content: a changed photo, line of code or library misses).
 USER_CACHE_DIR = Path(platformdirs.user_cache_dir("tl_helpers", appauthor=False))
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """A recipe for ``train``: which base, at which image size, and how many of its top blocks
-    to fine-tune after the head (0: feature extraction only)."""
-
-    backbone: str
-    image_size: int
-    blocks: int
-    fine_tune_epochs: int = 5
-
-
-# Chosen on the validation photos of both course datasets by benchmarks/choose_backbone.py
-# (rule and numbers: tl_helpers/records/backbone_choice.json; a test keeps the two equal).
-TRAIN_DEFAULT = TrainRecipe("efficientnet_lite1", 240, 0)
-# The quickest recipe: Lite0 feature extraction at 224 px (``train --fast``).
-TRAIN_FAST = TrainRecipe("efficientnet_lite0", 224, 0)
 
 
 def _setting(variable: str, override: object, argument: str) -> tuple[object, str]:

@@ -18,9 +18,19 @@ import sys
 import threading
 from types import FrameType, TracebackType
 
-__all__ = ["INTERRUPTED", "CtrlC"]
+__all__ = ["INTERRUPTED", "CtrlC", "say_interrupted"]
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def say_interrupted(when: str = "") -> None:
+    """The command line's one line after Ctrl-C, on standard error. Every file the course writes
+    is moved into place only once complete, so whenever it came, nothing half-written was kept."""
+    print(
+        f"\ninterrupted (Ctrl-C): stopped{when}; nothing half-written was kept, run the command again",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
 
 
 class CtrlC:

@@ -7,56 +7,14 @@ would otherwise bury the point (cloning a model so that experiments do not leak 
 other, iterating a ``tf.data`` pipeline epoch by epoch, resampling a test split).
 """
 
-from tl_helpers.pitfalls.data import (
-    SCALING_MISTAKES,
-    PitfallSummary,
-    drop_most_of_class,
-    first_per_class,
-    identical_across_passes,
-    image_arrays,
-    indices_seen,
-    mistaken_input,
-    shuffled_take_skip,
-)
-from tl_helpers.pitfalls.fine_tuning import (
-    FineTuningRun,
-    linear_probe,
-    relative_change,
-    stage_fine_tuning,
-    training_false_sticks,
-)
-from tl_helpers.pitfalls.heads import (
-    Candidates,
-    HeadVariant,
-    SelectionBias,
-    fit_head_variant,
-    head_candidates,
-    output_accuracy,
-    selection_bias,
-)
-from tl_helpers.pitfalls.lint import lint_pitfalls
+from tl_helpers.pitfalls import data, fine_tuning, heads, lint
+from tl_helpers.pitfalls.data import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.pitfalls.fine_tuning import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.pitfalls.heads import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.pitfalls.lint import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__ = [
-    "SCALING_MISTAKES",
-    "Candidates",
-    "FineTuningRun",
-    "HeadVariant",
-    "PitfallSummary",
-    "SelectionBias",
-    "drop_most_of_class",
-    "first_per_class",
-    "fit_head_variant",
-    "head_candidates",
-    "identical_across_passes",
-    "image_arrays",
-    "indices_seen",
-    "linear_probe",
-    "lint_pitfalls",
-    "mistaken_input",
-    "output_accuracy",
-    "relative_change",
-    "selection_bias",
-    "shuffled_take_skip",
-    "stage_fine_tuning",
-    "training_false_sticks",
-]
+__all__ = []  # filled from the modules: one list each, not a copy
+__all__ += data.__all__
+__all__ += fine_tuning.__all__
+__all__ += heads.__all__
+__all__ += lint.__all__

@@ -1,131 +1,37 @@
 """Training: cached feature extraction, head training, end-to-end fitting, fine-tuning and fast
 fine-tuning on cached activations."""
 
-from tl_helpers.training.activations import ActivationSet, activation_dataset, extract_activations
-from tl_helpers.training.budget import (
-    AccuracyOverTime,
-    TimeBudget,
-    build_small_cnn,
-    feature_extraction_over_time,
-    train_from_scratch,
+from tl_helpers.training import (
+    activations,
+    budget,
+    choosing,
+    cutting,
+    fast_fine_tuning,
+    features,
+    folder,
+    recipes,
+    sharding,
+    strategy,
 )
-from tl_helpers.training.choosing import (
-    Candidate,
-    candidates_table,
-    choose_candidate,
-    frozen_pass_ms,
-    measure_candidate,
-    pareto_front,
-)
-from tl_helpers.training.cutting import BackboneParts, backbone_section, split_backbone
-from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
-from tl_helpers.training.features import (
-    FeatureSet,
-    cache_key,
-    code_fingerprint,
-    extract_features,
-    pooled_backbone,
-)
-from tl_helpers.training.folder import (
-    FolderTraining,
-    check_training_folder,
-    train_folder,
-    train_splits,
-)
-from tl_helpers.training.recipes import (
-    EpochLine,
-    FeatureExtractionResult,
-    TrainingHistory,
-    backup_callback,
-    balanced_class_weights,
-    classifier_from_head,
-    distributed_data,
-    feature_extraction,
-    fine_tune,
-    fit,
-    set_seeds,
-    train_head,
-    training_callbacks,
-)
-from tl_helpers.training.sharding import (
-    SHARD_WAIT_S,
-    frozen_copy,
-    frozen_pass,
-    merge_shards,
-    shard_of,
-    shard_path,
-    shard_positions,
-    sharded_pass,
-)
-from tl_helpers.training.strategy import (
-    CONNECT_TIMEOUT_S,
-    STRATEGIES,
-    ClusterTask,
-    Worker,
-    current_worker,
-    distribution_strategy,
-    local_addresses,
-    read_tf_config,
-    wait_for_workers,
-)
+from tl_helpers.training.activations import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.budget import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.choosing import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.cutting import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.fast_fine_tuning import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.features import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.folder import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.recipes import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.sharding import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.strategy import *  # noqa: F403 (each module's __all__ is the public part)
 
-__all__ = [
-    "AccuracyOverTime",
-    "TimeBudget",
-    "build_small_cnn",
-    "feature_extraction_over_time",
-    "train_from_scratch",
-    "Candidate",
-    "candidates_table",
-    "choose_candidate",
-    "frozen_pass_ms",
-    "measure_candidate",
-    "pareto_front",
-    "ActivationSet",
-    "BackboneParts",
-    "EpochLine",
-    "FeatureExtractionResult",
-    "FeatureSet",
-    "FolderTraining",
-    "TrainingHistory",
-    "activation_dataset",
-    "backbone_section",
-    "balanced_class_weights",
-    "cache_key",
-    "code_fingerprint",
-    "check_training_folder",
-    "classifier_from_head",
-    "distribution_strategy",
-    "backup_callback",
-    "distributed_data",
-    "SHARD_WAIT_S",
-    "frozen_copy",
-    "frozen_pass",
-    "merge_shards",
-    "shard_of",
-    "shard_path",
-    "shard_positions",
-    "sharded_pass",
-    "CONNECT_TIMEOUT_S",
-    "STRATEGIES",
-    "ClusterTask",
-    "Worker",
-    "current_worker",
-    "local_addresses",
-    "read_tf_config",
-    "wait_for_workers",
-    "extract_activations",
-    "extract_features",
-    "fast_fine_tune",
-    "feature_extraction",
-    "fine_tune",
-    "fit",
-    "pooled_backbone",
-    "pooled_features",
-    "set_seeds",
-    "split_backbone",
-    "train_folder",
-    "train_head",
-    "train_splits",
-    "training_callbacks",
-]
+__all__ = []  # filled from the modules: one list each, not a copy
+__all__ += activations.__all__
+__all__ += budget.__all__
+__all__ += choosing.__all__
+__all__ += cutting.__all__
+__all__ += fast_fine_tuning.__all__
+__all__ += features.__all__
+__all__ += folder.__all__
+__all__ += recipes.__all__
+__all__ += sharding.__all__
+__all__ += strategy.__all__

@@ -9,24 +9,33 @@ before the last block only, so the same code path serves both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tl_helpers.backbones import DEFAULT_BACKBONE, build_backbone
-from tl_helpers.config import DEFAULT_SEED
+from tl_helpers.backbones import build_backbone, get_backbone_spec
 from tl_helpers.data.folders import folder_splits
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
-from tl_helpers.limits import check_image_size
-from tl_helpers.training.activations import extract_activations
-from tl_helpers.training.cutting import split_backbone
+from tl_helpers.recipe import TRAIN_FAST, VALIDATION_FRACTION, TrainRecipe
+from tl_helpers.training.activations import ActivationSet, extract_activations
+from tl_helpers.training.cutting import BackboneParts, split_backbone
 from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
 from tl_helpers.training.recipes import TrainingHistory, classifier_from_head, train_head
 
-__all__ = ["FolderTraining", "check_training_folder", "train_folder", "train_splits"]
+__all__ = [
+    "FolderTraining",
+    "RecipeActivations",
+    "check_training_folder",
+    "recipe_activations",
+    "recipe_fine_tune",
+    "recipe_head",
+    "train_folder",
+    "train_splits",
+]
 
 
 @dataclass
@@ -39,7 +48,9 @@ class FolderTraining:
 
 
 def check_training_folder(
-    data_dir: str | Path, validation_fraction: float = 0.15, test_fraction: float = 0.0
+    data_dir: str | Path,
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = 0.0,
 ) -> DatasetSplits:
     """Split a folder for training, or say clearly why it cannot be trained on."""
     if (
@@ -69,107 +80,141 @@ def check_training_folder(
 
 def train_folder(
     data_dir: str | Path,
+    recipe: TrainRecipe = TRAIN_FAST,
     *,
-    backbone: str = DEFAULT_BACKBONE,
-    image_size: int = 224,
-    epochs: int = 50,
-    blocks: int = 0,
-    fine_tune_epochs: int = 5,
-    fine_tune_learning_rate: float = 1e-4,
-    validation_fraction: float = 0.15,
+    validation_fraction: float = VALIDATION_FRACTION,
     test_fraction: float = 0.0,
-    seed: int = DEFAULT_SEED,
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
     backup_dir: str | Path | None = None,
 ) -> FolderTraining:
-    """Check and split ``data_dir``, then ``train_splits``: a head on cached features, optionally
-    the top ``blocks`` blocks of the base fine-tuned; returns the complete image classifier.
+    """Check and split ``data_dir``, then ``train_splits`` with ``recipe``: a head on cached
+    features, and with ``recipe.blocks`` the top blocks of the base fine-tuned; returns the
+    complete image classifier.
 
-    The defaults are the quickest recipe (``config.TRAIN_FAST``); ``python -m tl_helpers train``
-    runs ``config.TRAIN_DEFAULT``, chosen on validation, unless given ``--fast``."""
+    The default is the quickest recipe (``TRAIN_FAST``); ``python -m tl_helpers train`` runs
+    ``TRAIN_DEFAULT``, chosen on validation, unless given ``--fast``."""
     splits = check_training_folder(data_dir, validation_fraction, test_fraction)
-    return train_splits(
-        splits,
-        backbone=backbone,
-        image_size=image_size,
-        epochs=epochs,
-        blocks=blocks,
-        fine_tune_epochs=fine_tune_epochs,
-        fine_tune_learning_rate=fine_tune_learning_rate,
-        seed=seed,
-        verbose=verbose,
-        strategy=strategy,
-        backup_dir=backup_dir,
-    )
+    return train_splits(splits, recipe, verbose=verbose, strategy=strategy, backup_dir=backup_dir)
 
 
 def train_splits(
     splits: DatasetSplits,
+    recipe: TrainRecipe = TRAIN_FAST,
     *,
-    backbone: str = DEFAULT_BACKBONE,
-    image_size: int = 224,
-    epochs: int = 50,
-    blocks: int = 0,
-    fine_tune_epochs: int = 5,
-    fine_tune_learning_rate: float = 1e-4,
-    seed: int = DEFAULT_SEED,
     verbose: bool = True,
     strategy: tf.distribute.Strategy | None = None,
     backup_dir: str | Path | None = None,
 ) -> FolderTraining:
     """The course's recipe on splits already made (a folder's, or a catalogued dataset's): the
     frozen bottom runs once over the training photos and their mirror images, a head trains on
-    the pooled features, and with ``blocks`` the top blocks are fine-tuned on the stored
+    the pooled features, and with ``recipe.blocks`` the top blocks are fine-tuned on the stored
     activations. The test split is never read.
 
     With a ``strategy`` (``distribution_strategy``), the frozen pass is split across its devices
     and workers and the fine-tuning runs under it; the head trains on one device (seconds).
     ``backup_dir`` lets a killed fine-tuning resume from its last finished epoch."""
-    if epochs < 1 or fine_tune_epochs < 1:
-        raise CourseError(
-            f"epochs must be at least 1, got epochs={epochs}, fine_tune_epochs={fine_tune_epochs}"
+    frozen = recipe_activations(splits, recipe, strategy=strategy, verbose=verbose)
+    model, history = recipe_head(frozen, recipe, splits.class_names, verbose=verbose)
+    if recipe.blocks:
+        history = recipe_fine_tune(
+            model, frozen, recipe, history, verbose=verbose, backup_dir=backup_dir
         )
-    if blocks < 0:
-        raise CourseError(f"blocks (how many blocks to fine-tune) cannot be negative, got {blocks}")
-    check_image_size(image_size)
-    parts = split_backbone(build_backbone(backbone, (image_size, image_size)), max(blocks, 1))
-    train = extract_activations(parts, splits.train, verbose=False, strategy=strategy)
-    validation = extract_activations(
-        parts, splits.validation, flips=False, verbose=False, strategy=strategy
-    )
+    return FolderTraining(model, splits, history)
+
+
+@dataclass
+class RecipeActivations:
+    """What the recipe's frozen pass gives: the base cut below its top blocks, and the cached
+    activations of the training photos (with their mirror images) and the validation photos."""
+
+    parts: BackboneParts
+    train: ActivationSet
+    validation: ActivationSet
+    image_size: int
+    strategy: tf.distribute.Strategy | None = None
+
+
+def recipe_activations(
+    splits: DatasetSplits,
+    recipe: TrainRecipe,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: bool = True,
+) -> RecipeActivations:
+    """The recipe's first step: cut the base before its top ``max(recipe.blocks, 1)`` blocks and
+    run (or read from the cache) the frozen bottom over the training and validation photos."""
+    size = recipe.image_size or get_backbone_spec(recipe.backbone).default_size
+    parts = split_backbone(build_backbone(recipe.backbone, (size, size)), max(recipe.blocks, 1))
+    passes = {"verbose": False, "strategy": strategy}
+    train = extract_activations(parts, splits.train, flips=recipe.mirrored, **passes)
+    validation = extract_activations(parts, splits.validation, flips=False, **passes)
     if verbose:
         source = (
             "read from the cache"
             if train.from_cache and validation.from_cache
             else f"computed in {train.seconds + validation.seconds:.0f} s"
         )
+        mirrors = " (and their mirror images)" if recipe.mirrored else ""
         print(
-            f"frozen bottom of {backbone} over {len(train)} training photos (and their mirror images) "
+            f"frozen bottom of {recipe.backbone} over {len(train)} training photos{mirrors} "
             f"and {len(validation)} validation photos: {source}"
         )
+    return RecipeActivations(parts, train, validation, size, strategy)
+
+
+def recipe_head(
+    frozen: RecipeActivations,
+    recipe: TrainRecipe,
+    class_names: Sequence[str],
+    *,
+    verbose: bool = True,
+) -> tuple[keras.Model, TrainingHistory]:
+    """The recipe's second step: a head trained on the pooled cached activations, put on the
+    pretrained base (built in the strategy's scope, so fine-tuning can run under it)."""
     head, history = train_head(
-        pooled_features(parts.top, train, mirrored=True),
-        pooled_features(parts.top, validation),
-        len(splits.class_names),
-        epochs=epochs,
-        seed=seed,
+        pooled_features(frozen.parts.top, frozen.train, mirrored=recipe.mirrored),
+        pooled_features(frozen.parts.top, frozen.validation),
+        len(class_names),
+        dropout=recipe.dropout,
+        learning_rate=recipe.learning_rate,
+        epochs=recipe.epochs,
+        seed=recipe.seed,
         verbose=verbose,
     )
-    # Built in the strategy's scope: its variables then live on every replica for fine-tuning.
-    with (strategy or tf.distribute.get_strategy()).scope():
-        model = classifier_from_head(head, backbone, splits.class_names, image_size)
-    if blocks:
-        history = fast_fine_tune(
-            model,
-            train,
-            validation,
-            blocks=blocks,
-            epochs=fine_tune_epochs,
-            learning_rate=fine_tune_learning_rate,
-            history=history,
-            seed=seed,
-            verbose=verbose,
-            backup_dir=backup_dir,
-        )
-    return FolderTraining(model, splits, history)
+    with (frozen.strategy or tf.distribute.get_strategy()).scope():
+        model = classifier_from_head(head, recipe.backbone, class_names, frozen.image_size)
+    return model, history
+
+
+def recipe_fine_tune(
+    model: keras.Model,
+    frozen: RecipeActivations,
+    recipe: TrainRecipe,
+    history: TrainingHistory | None = None,
+    *,
+    verbose: bool = True,
+    backup_dir: str | Path | None = None,
+    patience: int = 3,
+    batch_size: int = 32,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingHistory:
+    """The recipe's last step: the top ``recipe.blocks`` blocks and the head fine-tuned on the
+    cached activations (``fast_fine_tune`` with the recipe's settings)."""
+    return fast_fine_tune(
+        model,
+        frozen.train,
+        frozen.validation,
+        blocks=recipe.blocks,
+        learning_rate=recipe.fine_tune_learning_rate,
+        epochs=recipe.fine_tune_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        crop=recipe.crop,
+        label_smoothing=recipe.label_smoothing,
+        history=history,
+        seed=recipe.seed,
+        verbose=verbose,
+        backup_dir=backup_dir,
+        callbacks=callbacks,
+    )

@@ -26,6 +26,7 @@ from typing import cast
 
 import tensorflow as tf
 
+from tl_helpers.config import CONNECT_TIMEOUT_S, STRATEGIES
 from tl_helpers.errors import CourseError, CourseWarning
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "wait_for_workers",
 ]
 
-STRATEGIES = ("auto", "mirrored", "multi-worker")
-CONNECT_TIMEOUT_S = 120.0  # how long a worker waits for the others before it gives up
 
 _EXAMPLE = (
     '{"cluster": {"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]}, '

@@ -1,6 +1,6 @@
-"""The ``export`` command of ``python -m tl_helpers`` (its parser and what it runs), kept beside
-the code it calls; ``tl_helpers.cli`` adds it to the other commands. TensorFlow is imported only
-when the command runs."""
+"""The ``export`` command: a ``.keras`` classifier as a SavedModel, a LiteRT (``.tflite``) or an
+ONNX file, with its class names and input size inside. TensorFlow is imported only when the
+command runs."""
 
 from __future__ import annotations
 
@@ -41,7 +41,13 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
         "export", help="export a .keras classifier to SavedModel, LiteRT or ONNX"
     )
     export.add_argument("model", help="the .keras file to export")
-    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="saved_model: TensorFlow Serving and TF.js; litert: phones and small boards; "
+        "onnx: ONNX Runtime, in any language",
+    )
     export.add_argument(
         "--quantize",
         default="none",
