@@ -61,6 +61,7 @@ class SlowBatches(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.epoch >= 1:
+            print(f"finished batch {batch + 1} of epoch {self.epoch + 1}", flush=True)
             time.sleep(self.seconds)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -109,17 +108,39 @@ def test_native_output_filtered_drops_only_the_noise(tmp_path):
     assert run.stderr.splitlines() == ["real error"]
 
 
-def slow_identity(images: np.ndarray) -> np.ndarray:
-    time.sleep(0.002 * len(images))
-    return np.eye(3)[np.arange(len(images)) % 3]
+class FakeClock:
+    """A clock that moves only when the fake model works: 2 ms per photo, plus 10 ms for the
+    first call of a run (what a warm-up is there to leave out)."""
+
+    def __init__(self) -> None:
+        self.now, self.calls = 0.0, 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.now += 0.002 * len(images) + (0.010 if self.calls == 1 else 0.0)
+        return np.eye(3)[np.arange(len(images)) % 3]
 
 
-def test_latency_and_throughput_measure_the_call():
+def test_latency_and_throughput_measure_the_call_on_the_clock_given():
     photo = np.zeros((8, 8, 3), np.float32)
-    assert 1.9 < median_latency_ms(slow_identity, photo, runs=5, warmup=1) < 20
-    assert 50 < photos_per_second(slow_identity, np.zeros((64, 8, 8, 3), np.uint8)) < 510
+    clock = FakeClock()
+    assert median_latency_ms(clock.predict, photo, runs=5, warmup=1, clock=clock) == (
+        pytest.approx(2.0)
+    )
+    assert clock.calls == 6  # the warm-up call, then the five timed ones
+    # Without a warm-up the slow first call is timed too, but the median leaves it out.
+    cold = FakeClock()
+    assert median_latency_ms(cold.predict, photo, runs=3, warmup=0, clock=cold) == (
+        pytest.approx(2.0)
+    )
+    images = np.zeros((64, 8, 8, 3), np.uint8)
+    timed = FakeClock()
+    assert photos_per_second(timed.predict, images, clock=timed) == pytest.approx(500.0)
     with pytest.raises(ValueError, match="runs must be at least 1"):
-        median_latency_ms(slow_identity, photo, runs=0)
+        median_latency_ms(timed.predict, photo, runs=0)
 
 
 def test_measure_deployment_scores_agreement_and_accuracy_and_tabulates():
@@ -127,13 +148,16 @@ def test_measure_deployment_scores_agreement_and_accuracy_and_tabulates():
     labels = [0, 1, 2, 0, 1, 1]  # the predictions are 0,1,2,0,1,2: five of six right
     reference = np.eye(3)[[0, 1, 2, 0, 2, 2]]  # differs from them on one photo
     files = [Path(f"p{i}.jpg") for i in range(6)]
+    clock = FakeClock()
     measured = measure_deployment(
-        "toy", slow_identity, size_bytes=2_500_000, images=images, labels=labels,
-        class_names=["a", "b", "c"], files=files, reference=reference, runs=3,
+        "toy", clock.predict, size_bytes=2_500_000, images=images, labels=labels,
+        class_names=["a", "b", "c"], files=files, reference=reference, runs=3, clock=clock,
     )  # fmt: skip
     assert measured.report.accuracy == pytest.approx(5 / 6)
     assert measured.agreement == pytest.approx(5 / 6)
-    assert measured.latency_ms_one_thread is None and measured.latency_ms > 1.9
+    assert measured.latency_ms_one_thread is None
+    assert measured.latency_ms == pytest.approx(2.0)
+    assert measured.photos_per_second == pytest.approx(500.0)
     table = deployment_table([measured]).splitlines()
     assert table[0].split()[:2] == ["model", "MB"] and table[1].split()[:2] == ["toy", "2.5"]
     assert "83.3%" in table[1]

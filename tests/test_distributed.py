@@ -504,10 +504,10 @@ def test_a_killed_worker_and_its_cluster_resume_from_the_backup(tmp_path):
     first = _start_workers(addresses, [*arguments, "--slow", "0.5"], tmp_path, "first", env)
     log = tmp_path / "first-1.log"
     deadline = time.monotonic() + 300
-    while "starting epoch 2" not in log.read_text():
+    # Killed inside the second epoch, once its first batch has run.
+    while "finished batch 1 of epoch 2" not in log.read_text():
         assert time.monotonic() < deadline and first[1].poll() is None, log.read_text()[-3000:]
         time.sleep(0.1)
-    time.sleep(0.6)  # inside the second epoch: its first batch has run
     first[1].send_signal(signal.SIGKILL)
     assert first[1].wait(timeout=30) == -signal.SIGKILL
     # The survivor notices within the heartbeat timeout and stops with an error, never hangs.

@@ -407,3 +407,18 @@ def test_without_the_course_extra_a_command_ends_in_one_line_naming_it(tmp_path)
         'needs ai-edge-litert, which is not installed here: pip install "tl_helpers[course]"'
         in (result.stderr)
     )
+
+
+def test_a_parametrize_over_nothing_fails_instead_of_skipping(tmp_path):
+    """pyproject's empty_parameter_set_mark: a notebook glob that finds nothing must fail."""
+    test = tmp_path / "test_empty.py"
+    test.write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('path', [])\ndef test_each(path):\n"
+        "    assert path\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c",
+         str(PROJECT_ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(test)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode != 0 and "Empty parameter set" in ran.stdout, ran.stdout[-2000:]

@@ -178,7 +178,12 @@ def test_truncated_archive_gives_clear_error(http_server, source, tmp_path):
     with pytest.raises(DatasetIntegrityError, match="truncated or corrupt"):
         fetch(spec, data_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists()
-    assert not (tmp_path / "tiny_pets" / ".extracting").exists()
+    assert scratch_left(tmp_path / "tiny_pets") == []
+
+
+def scratch_left(home: Path) -> list[Path]:
+    """Scratch folders of extraction (``storage.atomic_path``'s, or older ``.extracting``)."""
+    return sorted(path for path in home.glob(".*") if path.is_dir())
 
 
 def test_archive_with_an_undecodable_image_is_not_installed(http_server, source, tmp_path):
@@ -189,6 +194,7 @@ def test_archive_with_an_undecodable_image_is_not_installed(http_server, source,
     with pytest.raises(DatasetIntegrityError, match="cats.0.jpg"):
         fetch(spec, data_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists()
+    assert scratch_left(tmp_path / "tiny_pets") == []
 
 
 def test_archive_with_wrong_counts_is_not_installed(http_server, source, tmp_path):
@@ -200,13 +206,18 @@ def test_archive_with_wrong_counts_is_not_installed(http_server, source, tmp_pat
 
 def test_leftovers_of_an_interrupted_extraction_are_cleaned(http_server, source, tmp_path):
     spec = make_spec(http_server, "tiny_pets.tgz", tgz_bytes(source))
-    # A crash mid-extraction left a staging folder, and an incomplete copy without a stamp.
-    (tmp_path / "tiny_pets" / ".extracting" / "tiny_pets").mkdir(parents=True)
-    incomplete = tmp_path / "tiny_pets" / "tiny_pets" / "cats"
+    # Killed mid-extraction: scratch folders (this version's and an older one's), and an
+    # incomplete copy without a stamp.
+    home = tmp_path / "tiny_pets"
+    (home / ".extracting" / "tiny_pets").mkdir(parents=True)
+    write_image(
+        home / ".tiny_pets.4242-beefcafe.partial" / "archive" / "tiny_pets" / "cats" / "cats.0.jpg"
+    )
+    incomplete = home / "tiny_pets" / "cats"
     write_image(incomplete / "cats.0.jpg")
     root = fetch(spec, data_dir=tmp_path, verbose=False)
     assert sum(1 for _ in root.rglob("*.jpg")) == 9
-    assert not (tmp_path / "tiny_pets" / ".extracting").exists()
+    assert scratch_left(home) == []
 
 
 def test_no_network_and_no_mirror_says_what_was_tried_and_how_to_fix(source, tmp_path):
@@ -411,7 +422,7 @@ def test_disk_filling_up_during_extraction(http_server, source, tmp_path, monkey
     assert not (tmp_path / "tiny_pets" / "tiny_pets").exists(), (
         "no half-extracted dataset may be left"
     )
-    assert not (tmp_path / "tiny_pets" / ".extracting").exists()
+    assert scratch_left(tmp_path / "tiny_pets") == []
 
     monkeypatch.setattr(
         module, name, real_copy

@@ -118,6 +118,88 @@ def test_modules_stay_readable_in_one_sitting(path):
     )
 
 
+MAX_FUNCTION_LINES = 60
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_functions_stay_short(path):
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path.relative_to(PROJECT)}: split these by job: {long}"
+
+
+def _imports_of(path: Path) -> set[str]:
+    """The tl_helpers modules ``path`` imports at its top level or in its functions (not those
+    only imported for type checkers)."""
+    module = ".".join(path.relative_to(PROJECT).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found |= {node.module, *names}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.add(package)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    known = {".".join(p.relative_to(PROJECT).with_suffix("").parts).removesuffix(".__init__")
+             for p in MODULES}  # fmt: skip
+    return {name for name in found if name in known and name != module}
+
+
+def test_the_modules_import_each_other_without_a_circle():
+    """Arrows point one way: a circle of imports among the modules (a package's __init__
+    aside: it only hands its modules' names on) means one job split across files."""
+    graph = {}
+    for path in MODULES:
+        if path.name == "__init__.py":
+            continue
+        module = ".".join(path.relative_to(PROJECT).with_suffix("").parts)
+        graph[module] = {name for name in _imports_of(path) if not _is_package(name)}
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == "open":
+                circle = trail[trail.index(imported) :] + [imported]
+                raise AssertionError("import circle: " + " -> ".join(circle))
+            if imported not in state:
+                visit(imported, [*trail, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def _is_package(name: str) -> bool:
+    return (PROJECT / Path(*name.split(".")) / "__init__.py").exists()
+
+
+def test_the_recipe_and_the_train_command_s_help_need_no_tensorflow():
+    result = _run(
+        """
+        import contextlib, io, sys
+        import tl_helpers as tl
+        recipe = tl.TrainRecipe(blocks=2)
+        from tl_helpers.cli import main
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+            main(["train", "--help"])
+        assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+        print(recipe.describe())
+    """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "top 2 blocks fine-tuned" in result.stdout
+
+
 @pytest.mark.slow
 def test_setup_notebook_applies_the_settings_once_and_only_when_asked():
     result = _run("""

@@ -201,7 +201,8 @@ EXTRACT = textwrap.dedent(
     from tl_helpers.data.folders import folder_splits
     from tl_helpers.training import extract_features
     split = folder_splits(sys.argv[1]).train
-    while not Path(sys.argv[2]).exists():  # start together, once both have imported TensorFlow
+    Path(sys.argv[3] + ".ready").touch()  # TensorFlow imported, the split made
+    while not Path(sys.argv[2]).exists():  # start together, once both are ready
         time.sleep(0.01)
     result = extract_features("efficientnet_lite0", split, image_size=64, verbose=False)
     np.save(sys.argv[3], result.features)
@@ -220,7 +221,13 @@ def test_two_processes_computing_one_feature_entry_agree_and_leave_it_whole(trai
         )
         for i in (1, 2)
     ]  # fmt: skip
-    time.sleep(1)
+    ready = [tmp_path / f"{i}.npy.ready" for i in (1, 2)]
+    deadline = time.monotonic() + 240
+    while not all(path.exists() for path in ready):
+        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), [
+            w.poll() for w in workers
+        ]
+        time.sleep(0.01)
     go.touch()
     results = [worker.communicate(timeout=300) for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], results

@@ -3,11 +3,12 @@
 A cache entry (pooled features, activations, converted weights), a saved model or a small JSON
 record is read later as if it were complete, so it must never exist half-written:
 
-- ``atomic_path`` hands out a temporary name beside the target, unique to this write, and moves
-  the finished file into place with one ``os.replace``. Ctrl-C, a full disk or a crash leaves the
-  target as it was (absent, or the previous complete version) and removes the temporary file.
-  Two processes writing the same entry at once each write their own temporary file; the last
-  ``os.replace`` wins and a reader sees one whole version, never a mixture.
+- ``atomic_path`` hands out a temporary path in a scratch folder beside the target, unique to
+  this write, and moves the finished file or folder into place with one rename. Ctrl-C, a full
+  disk or a crash leaves the target as it was (absent, or the previous complete version) and
+  removes the scratch folder. Two processes writing the same entry at once each write their own
+  copy; the last rename wins (or, with ``keep_existing``, the first) and a reader sees one whole
+  version, never a mixture. Exports, the export cache and dataset extraction use it too.
 - ``read_arrays`` reads a cache entry completely (every array, with the zip's checksums) and treats
   one that cannot be read (truncated by a disk that filled up before this code existed, a copy
   cut short, a bad sector) as missing: a warning names the file, the caller recomputes it and
@@ -112,27 +113,49 @@ _UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
 
 @contextlib.contextmanager
 def atomic_path(
-    target: str | os.PathLike[str], suffix: str | None = None, needed_bytes: int | None = None
+    target: str | os.PathLike[str],
+    suffix: str | None = None,
+    needed_bytes: int | None = None,
+    *,
+    fix: str | None = None,
+    keep_existing: bool = False,
 ) -> Iterator[Path]:
-    """A temporary path beside ``target`` to write to; moved onto ``target`` when the block ends
-    normally, deleted when it raises (``KeyboardInterrupt`` included). ``suffix`` defaults to the
-    target's, for writers that insist on one (``.keras``, ``.npz``). A write the disk refuses
-    ends in a ``StorageError`` (``disk_errors``; ``needed_bytes``, when known, goes in it)."""
+    """A temporary path to write ``target`` to, a file or a whole folder; moved onto ``target``
+    when the block ends normally (an earlier folder there is replaced only then), deleted when it
+    raises (``KeyboardInterrupt`` included). ``keep_existing``: a ``target`` that appeared in the
+    meantime (another process wrote the same entry) stays, and this copy goes.
+
+    The path lies in a scratch folder of its own beside ``target``, unique to this write; the
+    writer may use that folder (``path.parent``) for anything else it needs, and it goes too.
+    ``suffix`` defaults to the target's, for writers that insist on one (``.keras``, ``.npz``).
+    A write the disk refuses ends in a ``StorageError`` (``disk_errors``, with ``needed_bytes``
+    and ``fix``)."""
     target = Path(target)
-    # Unique to this process and this write, and created by the writer itself, so the file gets
-    # the same permissions as any other (a shared classroom cache stays readable by everyone).
     ending = target.suffix if suffix is None else suffix
-    temporary = target.with_name(
-        f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{ending}"
-    )
-    with disk_errors(target, needed_bytes):
+    with disk_errors(target, needed_bytes, fix):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Created by this process for this write, so the file gets the same permissions as any
+        # other (a shared classroom cache stays readable by everyone).
+        scratch = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+        scratch.mkdir()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = scratch / f"{target.stem}{ending}"
             yield temporary
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+            _move_into_place(temporary, target, scratch, keep_existing)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _move_into_place(temporary: Path, target: Path, scratch: Path, keep_existing: bool) -> None:
+    if keep_existing and os.path.lexists(target):
+        return
+    # os.replace swaps a file for a file in one step; a folder (or a file where a folder goes)
+    # is first moved aside into the scratch folder, which is deleted with it.
+    if os.path.lexists(target) and (
+        temporary.is_dir() or (target.is_dir() and not target.is_symlink())
+    ):
+        target.rename(scratch / "previous")
+    os.replace(temporary, target)
 
 
 def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.error import HTTPError
 from urllib.request import Request, build_opener
 
@@ -69,32 +70,10 @@ def download(
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
-    offset = partial.stat().st_size if partial.exists() else 0
-    if expected_bytes is not None and offset >= expected_bytes:
-        partial.unlink()  # complete (or too long) but never renamed: start over and let checks decide
-        offset = 0
-    headers = {"User-Agent": "tl_helpers (transfer learning course)"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    try:
-        # A fresh opener reads the proxy settings now, not those of whoever called urlopen first.
-        response = build_opener().open(Request(url, headers=headers), timeout=timeout)
-    except HTTPError as error:
-        if error.code == 416 and offset:  # our partial file is not a prefix the server recognises
-            partial.unlink()
-            return download(
-                url,
-                destination,
-                expected_bytes=expected_bytes,
-                verbose=verbose,
-                timeout=timeout,
-                chunk_size=chunk_size,
-            )
-        raise
+    response, offset = _open(url, partial, expected_bytes, timeout)
     with response:
         resumed = offset > 0 and response.status == 206
-        if not resumed:
-            offset = 0
+        offset = offset if resumed else 0
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length is not None else expected_bytes
         progress = ProgressBar(total, f"downloading {destination.name}", verbose)
@@ -121,3 +100,25 @@ def download(
         )
     os.replace(partial, destination)
     return destination
+
+
+def _open(url: str, partial: Path, expected_bytes: int | None, timeout: float) -> tuple[Any, int]:
+    """The server's response, asked to resume after what ``partial`` holds, and that offset
+    (0: from the start). A partial file the server does not recognise goes, and the download
+    starts over."""
+    offset = partial.stat().st_size if partial.exists() else 0
+    if expected_bytes is not None and offset >= expected_bytes:
+        partial.unlink()  # complete (or too long) but never renamed: start over and let checks decide
+        offset = 0
+    headers = {"User-Agent": "tl_helpers (transfer learning course)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        # A fresh opener reads the proxy settings now, not those of whoever called urlopen first.
+        return build_opener().open(Request(url, headers=headers), timeout=timeout), offset
+    except HTTPError as error:
+        if error.code != 416 or not offset:
+            raise
+    partial.unlink()  # 416: our partial file is not a prefix the server recognises
+    del headers["Range"]
+    return build_opener().open(Request(url, headers=headers), timeout=timeout), 0

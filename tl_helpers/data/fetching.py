@@ -26,9 +26,10 @@ from tl_helpers.data.archives import safe_extract
 from tl_helpers.data.catalog import DatasetSpec, get_spec
 from tl_helpers.data.download import download
 from tl_helpers.data.locking import dataset_lock
-from tl_helpers.data.verify import check_dataset, file_sha256, fingerprint, load_stamp, save_stamp
+from tl_helpers.data.verify import check_dataset, fingerprint, load_stamp, save_stamp
 from tl_helpers.errors import DatasetIntegrityError, DatasetUnavailableError
-from tl_helpers.storage import disk_errors
+from tl_helpers.fingerprints import file_digest
+from tl_helpers.storage import atomic_path
 
 __all__ = ["RECORDED_CHECKSUMS", "STAMP_NAME", "fetch", "locate", "verify_archive"]
 
@@ -203,7 +204,7 @@ def verify_archive(spec: DatasetSpec, archive: Path, base: Path | None = None) -
     expected = expected or recorded.get("sha256")
     if expected is None:
         return  # nothing to compare with yet: contents are checked after extraction
-    actual = file_sha256(archive)
+    actual = file_digest(archive)
     if actual != expected:
         origin = (
             "published"
@@ -229,7 +230,7 @@ def _record_checksum(spec: DatasetSpec, archive: Path, base: Path) -> None:
     recorded = load_stamp(path)
     if spec.name not in recorded:
         recorded[spec.name] = {
-            "sha256": file_sha256(archive),
+            "sha256": file_digest(archive),
             "bytes": archive.stat().st_size,
             "url": spec.url,
         }
@@ -237,20 +238,22 @@ def _record_checksum(spec: DatasetSpec, archive: Path, base: Path) -> None:
 
 
 def _extract_and_install(spec: DatasetSpec, archive: Path, home: Path, verbose: bool) -> None:
-    staging = home / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)  # left over from an interrupted run
-    try:
-        # A full or read-only disk ends in one line; the checked archive stays for the rerun.
-        with disk_errors(home / spec.folder, archive.stat().st_size, DATA_FIX):
-            _say(f"{spec.name}: extracting {archive.name} ...", verbose)
-            safe_extract(archive, staging)
-            extracted = staging / spec.folder
-            if not extracted.is_dir():
-                raise DatasetIntegrityError(
-                    f"{spec.name}: {archive} has no top-level folder {spec.folder}/; it is not the catalogued archive. "
-                    "Delete it and run again."
-                )
-            check_dataset(spec, extracted, strict=True)
-            os.replace(extracted, home / spec.folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    target = home / spec.folder
+    # Left by a run that was killed outright (Ctrl-C and errors clean up after themselves); the
+    # dataset lock keeps another fetch of this dataset from being in the middle of one.
+    for stale in [*home.glob(f".{spec.folder}.*.partial"), home / ".extracting"]:
+        shutil.rmtree(stale, ignore_errors=True)
+    # Whole or absent: checked before it takes its name; a full or read-only disk ends in one
+    # line, and the checked archive stays for the rerun.
+    needed = archive.stat().st_size
+    with atomic_path(target, suffix="", needed_bytes=needed, fix=DATA_FIX) as temporary:
+        _say(f"{spec.name}: extracting {archive.name} ...", verbose)
+        unpacked = temporary.parent / "archive"
+        safe_extract(archive, unpacked)
+        if not (unpacked / spec.folder).is_dir():
+            raise DatasetIntegrityError(
+                f"{spec.name}: {archive} has no top-level folder {spec.folder}/; it is not the catalogued archive. "
+                "Delete it and run again."
+            )
+        os.replace(unpacked / spec.folder, temporary)
+        check_dataset(spec, temporary, strict=True)

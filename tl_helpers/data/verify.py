@@ -13,28 +13,19 @@ from pathlib import Path
 from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
 from tl_helpers.errors import CourseWarning, DatasetIntegrityError
+from tl_helpers.fingerprints import file_digest
 from tl_helpers.storage import atomic_path, save_json
 
 __all__ = [
     "DatasetReport",
     "check_dataset",
     "dataset_files",
-    "file_sha256",
     "fingerprint",
     "load_stamp",
     "read_manifest",
     "save_stamp",
     "write_manifest",
 ]
-
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks so large archives do not fill memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dataset_files(root: Path, spec: DatasetSpec) -> dict[str, list[Path]]:
@@ -73,7 +64,7 @@ def read_manifest(path: Path) -> dict[str, str]:
 def write_manifest(root: Path, spec: DatasetSpec, out_path: Path) -> int:
     """Write the per-file sha256 manifest of a complete dataset folder; returns the file count."""
     lines = [
-        f"{file_sha256(path)}  {class_dir}/{path.name}"
+        f"{file_digest(path)}  {class_dir}/{path.name}"
         for class_dir, paths in dataset_files(root, spec).items()
         for path in paths
     ]
@@ -133,7 +124,24 @@ def check_dataset(
     files = dataset_files(root, spec)
     counts = {class_dir: len(paths) for class_dir, paths in files.items()}
     report = DatasetReport(spec.name, root, counts, dict(spec.expected_counts))
+    _check_counts(spec, report, strict)
+    broken = _undecodable([path for paths in files.values() for path in paths])
+    if broken:
+        listing = "; ".join(f"{path} ({problem})" for path, problem in broken[:10])
+        raise DatasetIntegrityError(
+            f"{spec.name}: {len(broken)} file(s) cannot be read as images: {listing}"
+            + (" ..." if len(broken) > 10 else "")
+            + ". Replace them from the original archive, or delete the folder and fetch again."
+        )
+    if use_manifest and spec.file_manifest is not None:
+        _compare_with_manifest(spec, spec.file_manifest, report, files)
+    return report
 
+
+def _check_counts(spec: DatasetSpec, report: DatasetReport, strict: bool) -> None:
+    """An error for an empty class (or, when ``strict``, any count off the catalog's); a
+    warning for a class with more images than catalogued."""
+    root, counts = report.root, report.counts
     empty = [class_dir for class_dir, count in counts.items() if count == 0]
     if empty:
         raise DatasetIntegrityError(
@@ -156,39 +164,33 @@ def check_dataset(
             warnings.warn(
                 f"{spec.name}: {root / class_dir} has {count} images, more than the {spec.expected_counts[class_dir]} catalogued",
                 CourseWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
-    broken = _undecodable([path for paths in files.values() for path in paths])
-    if broken:
-        listing = "; ".join(f"{path} ({problem})" for path, problem in broken[:10])
-        raise DatasetIntegrityError(
-            f"{spec.name}: {len(broken)} file(s) cannot be read as images: {listing}"
-            + (" ..." if len(broken) > 10 else "")
-            + ". Replace them from the original archive, or delete the folder and fetch again."
-        )
 
-    if use_manifest and spec.file_manifest is not None and not spec.file_manifest.exists():
+def _compare_with_manifest(
+    spec: DatasetSpec, manifest: Path, report: DatasetReport, files: dict[str, list[Path]]
+) -> None:
+    """Warn about the files whose bytes differ from the per-file checksum list ``manifest``
+    (they still decode, so they are used), or that the list is missing."""
+    if not manifest.exists():
         warnings.warn(
-            f"{spec.name}: the checksum list {spec.file_manifest} is missing; file contents were not compared",
+            f"{spec.name}: the checksum list {manifest} is missing; file contents were not compared",
             CourseWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    elif use_manifest and spec.file_manifest is not None:
-        report.manifest_mismatches = _manifest_mismatches(
-            root, files, read_manifest(spec.file_manifest)
+        return
+    report.manifest_mismatches = _manifest_mismatches(report.root, files, read_manifest(manifest))
+    if report.manifest_mismatches:
+        shown = ", ".join(report.manifest_mismatches[:10])
+        warnings.warn(
+            f"{spec.name}: {len(report.manifest_mismatches)} file(s) in {report.root} differ from the course's "
+            f"checksum list ({manifest.name}): {shown}"
+            + (" ..." if len(report.manifest_mismatches) > 10 else "")
+            + ". They decode as images and are used as they are; recopy them if results look odd.",
+            CourseWarning,
+            stacklevel=3,
         )
-        if report.manifest_mismatches:
-            shown = ", ".join(report.manifest_mismatches[:10])
-            warnings.warn(
-                f"{spec.name}: {len(report.manifest_mismatches)} file(s) in {root} differ from the course's "
-                f"checksum list ({spec.file_manifest.name}): {shown}"
-                + (" ..." if len(report.manifest_mismatches) > 10 else "")
-                + ". They decode as images and are used as they are; recopy them if results look odd.",
-                CourseWarning,
-                stacklevel=2,
-            )
-    return report
 
 
 def _manifest_mismatches(
@@ -201,7 +203,7 @@ def _manifest_mismatches(
         f"{relpath} (not in the checksum list)" for relpath in present if relpath not in manifest
     ]
     for relpath, path in present.items():
-        if relpath in manifest and file_sha256(path) != manifest[relpath]:
+        if relpath in manifest and file_digest(path) != manifest[relpath]:
             mismatched.append(f"{relpath} (content differs)")
     return sorted(mismatched)
 

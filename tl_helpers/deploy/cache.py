@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import keras
 
 from tl_helpers import config
-from tl_helpers.storage import disk_errors
-from tl_helpers.training.features import code_fingerprint, file_digest
+from tl_helpers.fingerprints import code_fingerprint, file_digest, update_with_model
+from tl_helpers.storage import atomic_path
 
 __all__ = ["EXPORT_CODE", "EXPORT_LIBRARIES", "MAX_CACHED_BYTES", "export_key", "find", "keep"]
 
@@ -56,13 +54,9 @@ def export_key(
         "quantize": quantize,
         "extra": extra,
         "code": code_fingerprint(EXPORT_CODE, EXPORT_LIBRARIES),
-        "architecture": model.to_json(),
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
-    for weight in model.weights:
-        value = keras.ops.convert_to_numpy(weight.value)
-        digest.update(f"{weight.path}\0{value.dtype}\0{value.shape}\0".encode())
-        digest.update(value.tobytes())
+    update_with_model(digest, model)
     for photo in calibration:
         digest.update(f"{file_digest(photo)}\n".encode())
     return digest.hexdigest()
@@ -99,15 +93,7 @@ def keep(key: str, exported: Path) -> bool:
     entry = _entry(key)
     if entry.exists() or _size(exported) > MAX_CACHED_BYTES:
         return False
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    with disk_errors(entry, _size(exported)):
-        scratch = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-        try:
-            copy(exported, scratch / exported.name)
-            try:
-                os.rename(scratch, entry)  # another process may have kept the same entry first
-            except OSError:
-                return False
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    with atomic_path(entry, needed_bytes=_size(exported), keep_existing=True) as temporary:
+        temporary.mkdir()
+        copy(exported, temporary / f"model{exported.suffix}")  # what find looks for
     return True

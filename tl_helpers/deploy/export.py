@@ -14,8 +14,6 @@ becomes two columns), with the class names recorded inside the file (``deploy.me
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from tl_helpers.extras import require
 from tl_helpers.models.build import class_names_of
 from tl_helpers.models.predict import input_size
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
-from tl_helpers.storage import disk_errors
+from tl_helpers.storage import atomic_path
 
 __all__ = [
     "CALIBRATION_PHOTOS",
@@ -169,13 +167,6 @@ def _check_request(out: Path, format: str, quantize: str, calibration: object) -
         )
 
 
-def _replace(temporary: Path, out: Path, scratch: Path) -> None:
-    """Move a finished export into place; an earlier export at ``out`` is replaced only now."""
-    if out.is_dir() and not out.is_symlink():
-        out.rename(scratch / "previous")
-    os.replace(temporary, out)
-
-
 def export_classifier(
     model: keras.Model,
     out: str | os.PathLike[str],
@@ -206,20 +197,16 @@ def export_classifier(
     )
     info = ModelInfo(tuple(class_names), image_size, format, quantize)
     key = export_cache.export_key(model, format, quantize, photos, info.to_json()) if cache else ""
-    with disk_errors(out):  # a full or read-only disk: one line, nothing left behind
-        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            temporary = scratch / f"model{FORMATS[format]}"
-            cached = export_cache.find(key) if key else None
-            if cached is not None:
-                export_cache.copy(cached, temporary)
-            else:
-                _convert(model, temporary, info, photos)
-                if key:
-                    _keep(key, temporary)
-            _replace(temporary, out, scratch)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    # Whole or absent: an earlier export at out is replaced only once this one is complete, and a
+    # full or read-only disk is one line.
+    with atomic_path(out) as temporary:
+        cached = export_cache.find(key) if key else None
+        if cached is not None:
+            export_cache.copy(cached, temporary)
+        else:
+            _convert(model, temporary, info, photos)
+            if key:
+                _keep(key, temporary)
     return ExportedFile(out, info)
 
 

@@ -31,9 +31,14 @@ __all__ = [
 
 
 def median_latency_ms(
-    predict: Callable[[np.ndarray], object], photo: np.ndarray, runs: int = 50, warmup: int = 5
+    predict: Callable[[np.ndarray], object],
+    photo: np.ndarray,
+    runs: int = 50,
+    warmup: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Median milliseconds of ``predict(photo[None])`` over ``runs`` calls after ``warmup`` calls."""
+    """Median milliseconds of ``predict(photo[None])`` over ``runs`` calls after ``warmup`` calls,
+    read on ``clock`` (seconds; tests give one of their own)."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     batch = np.ascontiguousarray(photo[None], dtype=np.float32)
@@ -41,20 +46,24 @@ def median_latency_ms(
         predict(batch)
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         predict(batch)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times) * 1000)
 
 
-def photos_per_second(predict: Callable[[np.ndarray], object], images: np.ndarray) -> float:
+def photos_per_second(
+    predict: Callable[[np.ndarray], object],
+    images: np.ndarray,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Photos per second when ``predict`` gets all of ``images`` in one call (after one warm-up
-    call on the first batch of 32 photos)."""
+    call on the first batch of 32 photos), read on ``clock``."""
     images = np.asarray(images, np.float32)
     predict(images[:32])
-    start = time.perf_counter()
+    start = clock()
     predict(images)
-    return len(images) / (time.perf_counter() - start)
+    return len(images) / (clock() - start)
 
 
 @dataclass(frozen=True)
@@ -96,10 +105,12 @@ def measure_deployment(
     reference: np.ndarray,
     predict_one_thread: Callable[[np.ndarray], np.ndarray] | None = None,
     runs: int = 50,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> DeploymentMeasurement:
     """Measure ``predict`` (0-255 image batches in, ``(n, classes)`` probabilities out) on the
     test ``images``: accuracy and top-1 agreement with ``reference`` (the Keras model's
-    probabilities for the same photos), latency on the first photo, and throughput."""
+    probabilities for the same photos), latency on the first photo, and throughput (timed on
+    ``clock``)."""
     probabilities = np.concatenate(
         [
             predict(np.asarray(images[start : start + 32], np.float32))
@@ -111,14 +122,14 @@ def measure_deployment(
     one_thread = (
         None
         if predict_one_thread is None
-        else median_latency_ms(predict_one_thread, images[0], runs)
+        else median_latency_ms(predict_one_thread, images[0], runs, clock=clock)
     )
     return DeploymentMeasurement(
         name,
         size_bytes,
-        median_latency_ms(predict, images[0], runs),
+        median_latency_ms(predict, images[0], runs, clock=clock),
         one_thread,
-        photos_per_second(predict, images),
+        photos_per_second(predict, images, clock=clock),
         report,
         agreement,
     )

@@ -65,6 +65,31 @@ def relative_change(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -
     return float(np.sqrt(moved / size))
 
 
+def _staged_model(
+    top: keras.Model,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    head: keras.Model | None,
+    batchnorm: str,
+    train_base: bool,
+) -> tuple[keras.Model, keras.Model]:
+    """A copy of ``top`` with pooling and an output layer on top, and the copy itself; its
+    random weights come from the generators ``set_seeds`` seeded."""
+    copy = keras.models.clone_model(top)
+    copy.set_weights(top.get_weights())
+    for layer in copy.layers:
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = train_base and (batchnorm == "training" or not is_batchnorm)
+    inputs = keras.Input(shape=input_shape, name="activations")
+    features = copy(inputs) if batchnorm == "training" else copy(inputs, training=False)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    output = output_layer(num_classes, seed=None)
+    model = keras.Model(inputs, output(pooled))
+    if head is not None:  # a build_head head ends in its output layer
+        output.set_weights(head.layers[-1].get_weights())
+    return model, copy
+
+
 def stage_fine_tuning(
     top: keras.Model,
     train: tuple[np.ndarray, np.ndarray],
@@ -93,22 +118,7 @@ def stage_fine_tuning(
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
     set_seeds(seed)
-    copy = keras.models.clone_model(top)
-    copy.set_weights(top.get_weights())
-    for layer in copy.layers:
-        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = train_base and (batchnorm == "training" or not is_batchnorm)
-    inputs = keras.Input(shape=train[0].shape[1:], name="activations")
-    features = copy(inputs) if batchnorm == "training" else copy(inputs, training=False)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
-    output = output_layer(
-        num_classes, seed=None
-    )  # initial weights from the generators set_seeds seeded
-    model = keras.Model(inputs, output(pooled))
-    if head is not None:
-        output.set_weights(
-            head.layers[-1].get_weights()
-        )  # a build_head head ends in its output layer
+    model, copy = _staged_model(top, train[0].shape[1:], num_classes, head, batchnorm, train_base)
     loss = "binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
 

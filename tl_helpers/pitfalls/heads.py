@@ -177,6 +177,24 @@ def output_accuracy(outputs: np.ndarray, labels: Sequence[int], threshold: float
     return float(np.mean(predicted == np.asarray(labels)))
 
 
+def _describe_variant(
+    units: int,
+    activation: str | None,
+    loss: str | keras.losses.Loss,
+    one_hot: int | None,
+    after_output: keras.layers.Layer | None,
+) -> str:
+    """One line naming a head variant: its labels, output layer and loss."""
+    loss_name = (
+        loss
+        if isinstance(loss, str)
+        else f"{type(loss).__name__}({', '.join(f'{k}={v}' for k, v in _loss_options(loss).items())})"
+    )
+    then = f" -> {type(after_output).__name__}" if after_output is not None else ""
+    labels = "one-hot" if one_hot else "integer"
+    return f"{labels} labels, Dense({units}, {activation}){then}, {loss_name}"
+
+
 def fit_head_variant(
     train: FeatureSet,
     validation: FeatureSet,
@@ -195,13 +213,7 @@ def fit_head_variant(
     one-hot with ``one_hot`` classes. ``after_output``: a layer applied after the activation (a
     reshape, say), which hides the activation from Keras's own checks. An error in training is
     caught and reported in one line, because in this notebook the error *is* the result."""
-    loss_name = (
-        loss
-        if isinstance(loss, str)
-        else f"{type(loss).__name__}({', '.join(f'{k}={v}' for k, v in _loss_options(loss).items())})"
-    )
-    then = f" -> {type(after_output).__name__}" if after_output is not None else ""
-    description = f"{'one-hot' if one_hot else 'integer'} labels, Dense({units}, {activation}){then}, {loss_name}"
+    description = _describe_variant(units, activation, loss, one_hot, after_output)
 
     def targets(labels: np.ndarray) -> np.ndarray:
         return (

@@ -4,7 +4,6 @@ shifts while the top blocks train."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +16,9 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
-from tl_helpers.storage import read_arrays, rows_match
+from tl_helpers.training.cached_pass import FrozenNetwork, cached_frozen_pass
 from tl_helpers.training.cutting import BackboneParts
 from tl_helpers.training.features import cache_key, compact
-from tl_helpers.training.frozen_runtime import chosen_runtime, frozen_runner
-from tl_helpers.training.sharding import frozen_copy, frozen_pass
 
 __all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
 
@@ -60,74 +57,60 @@ def extract_activations(
     ``strategy``, the pass is split across its devices and workers, and ``runtime`` chooses
     what runs it, as in ``extract_features``.
     """
-    size, cut = parts.image_size, parts.cut
-    labels = np.asarray(split.labels, dtype=np.int32)
+    size = parts.image_size
     names = ("activations", "flipped") if flips else ("activations",)
-    folder = config.cache_dir() / "activations"
 
-    def entry(runtime_name: str) -> tuple[Path | None, ActivationSet | None]:
-        """The cache entry for activations computed by ``runtime_name``, and its contents."""
+    def entries(runtime_name: str) -> list[Path]:
         if not use_cache:
-            return None, None
+            return []
         digest = cache_key(parts.spec.name, "imagenet", size, split, runtime_name)[:40]
-        path = folder / f"{digest}-{parts.cache_name}-{'flips' if flips else 'plain'}.npz"
-        stored = read_arrays(path, names, rows_match(len(labels)))
-        if stored is None:
-            return path, None
-        found = ActivationSet(
-            stored["activations"], stored.get("flipped"), labels, split.files, cut, True
-        )
-        return path, found
+        name = f"{digest}-{parts.cache_name}-{'flips' if flips else 'plain'}.npz"
+        return [config.cache_dir() / "activations" / name]
 
-    planned = chosen_runtime(runtime, len(split), several_devices=strategy is not None)
-    path, stored = entry(planned)
-    if stored is not None:
-        return stored
-    bottom = frozen_copy(parts.bottom, strategy)
-    replicated = bottom is not parts.bottom
-    runner = frozen_runner(bottom, planned)
-    if runner.runtime != planned:  # ONNX Runtime did not match Keras: Keras's entry, if kept
-        path, stored = entry(runner.runtime)
-        if stored is not None:
-            return stored
+    def compute(frozen: FrozenNetwork, part: Split) -> dict[str, np.ndarray]:
+        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False)
+        return _bottom_outputs(frozen, images.map(lambda x, _y: x), len(part), flips, verbose)
 
-    def compute(part: Split) -> dict[str, np.ndarray]:
-        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
-            lambda x, _y: x
-        )
-        if replicated:  # several devices: predict splits each batch and joins in order
-            shown = 1 if verbose else 0
-            computed = {"activations": compact(bottom.predict(images, verbose=shown))}
-            if flips:
-                mirrored = images.map(tf.image.flip_left_right)
-                computed["flipped"] = compact(bottom.predict(mirrored, verbose=shown))
-            return computed
-        plain, mirrored_parts = [], []
-        progress = keras.utils.Progbar(len(part), unit_name="image") if verbose else None
-        for batch in images:
-            pixels = batch.numpy()
-            plain.append(compact(runner.run(pixels)))
-            if flips:  # the mirror image: width is axis 2 of a (batch, height, width, 3) array
-                mirrored_parts.append(compact(runner.run(np.ascontiguousarray(pixels[:, :, ::-1]))))
-            if progress is not None:
-                progress.add(int(batch.shape[0]))
-        computed = {"activations": np.concatenate(plain)}
-        if flips:
-            computed["flipped"] = np.concatenate(mirrored_parts)
-        return computed
-
-    start = time.perf_counter()
-    arrays = frozen_pass(split, path, strategy, compute, names)
-    seconds = time.perf_counter() - start
+    passed = cached_frozen_pass(
+        lambda: parts.bottom, split, names=names, entries=entries, compute=compute,
+        runtime=runtime, strategy=strategy,
+    )  # fmt: skip
     return ActivationSet(
-        arrays["activations"],
-        arrays.get("flipped"),
-        labels,
+        passed.arrays["activations"],
+        passed.arrays.get("flipped"),
+        np.asarray(split.labels, dtype=np.int32),
         split.files,
-        cut,
-        from_cache=False,
-        seconds=seconds,
+        parts.cut,
+        from_cache=passed.from_cache,
+        seconds=passed.seconds,
     )
+
+
+def _bottom_outputs(
+    frozen: FrozenNetwork, images: tf.data.Dataset, count: int, flips: bool, verbose: bool
+) -> dict[str, np.ndarray]:
+    """The bottom's activations for ``images`` (and for their mirror images with ``flips``),
+    each batch decoded once for both."""
+    if frozen.replicated:  # several devices: predict splits each batch and joins in order
+        computed = {"activations": compact(frozen.run_over(images, verbose))}
+        if flips:
+            computed["flipped"] = compact(
+                frozen.run_over(images.map(tf.image.flip_left_right), verbose)
+            )
+        return computed
+    plain, mirrored = [], []
+    progress = keras.utils.Progbar(count, unit_name="image") if verbose else None
+    for batch in images:
+        pixels = batch.numpy()
+        plain.append(compact(frozen.runner.run(pixels)))
+        if flips:  # the mirror image: width is axis 2 of a (batch, height, width, 3) array
+            mirrored.append(compact(frozen.runner.run(np.ascontiguousarray(pixels[:, :, ::-1]))))
+        if progress is not None:
+            progress.add(int(batch.shape[0]))
+    computed = {"activations": np.concatenate(plain)}
+    if flips:
+        computed["flipped"] = np.concatenate(mirrored)
+    return computed
 
 
 def _targets(labels: tf.Tensor, num_classes: int, binary: bool) -> tf.Tensor:

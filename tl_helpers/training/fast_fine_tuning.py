@@ -35,7 +35,7 @@ from tl_helpers.models import (
     unfreeze_top,
 )
 from tl_helpers.training.activations import ActivationSet, activation_dataset
-from tl_helpers.training.cutting import split_backbone
+from tl_helpers.training.cutting import BackboneParts, split_backbone
 from tl_helpers.training.features import FeatureSet
 from tl_helpers.training.recipes import (
     TrainingHistory,
@@ -83,6 +83,39 @@ def _trainer(top: keras.Model, parts: ClassifierParts, channels: int) -> keras.M
     return keras.Model(inputs, parts.head(parts.pooling(x)), name="fast_fine_tuning")
 
 
+def _checked_parts(
+    model: keras.Model, train: ActivationSet, validation: ActivationSet, blocks: int
+) -> tuple[ClassifierParts, BackboneParts]:
+    """The classifier's parts, and its base cut before its top ``blocks``, where the activations
+    must have been cut."""
+    parts = classifier_parts(model)
+    if not isinstance(parts.pooling, keras.layers.GlobalAveragePooling2D):
+        raise CourseError(
+            "fast_fine_tune needs a classifier with a global-average-pooling head "
+            "(build_classifier(head='pooling'))"
+        )
+    cut_base = split_backbone(parts.base, blocks)
+    if train.cut != cut_base.cut or validation.cut != cut_base.cut:
+        raise CourseError(
+            f"the activations were cut before {train.cut}, but blocks={blocks} cuts before "
+            f"{cut_base.cut}: extract them with split_backbone(base, {blocks})"
+        )
+    return parts, cut_base
+
+
+def _compile_trainer(
+    trainer: keras.Model, binary: bool, learning_rate: float, label_smoothing: float
+) -> None:
+    """Adam, cross-entropy with ``label_smoothing``, and accuracy, for one output or several."""
+    if binary:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
+
+
 def fast_fine_tune(
     model: keras.Model,
     train: ActivationSet,
@@ -101,76 +134,39 @@ def fast_fine_tune(
     backup_dir: str | Path | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingHistory:
-    """Fine-tune the top ``blocks`` blocks of a classifier's base (and its head) on cached
-    activations cut before those blocks. Like ``fine_tune``: BatchNorm stays frozen and in
-    inference mode, early stopping on validation loss keeps the best epoch, and the model is
-    recompiled at the end so it is ready to evaluate, save and predict on images.
-
-    ``crop`` (cells, at most a quarter of the map) shifts the stored activation map at random;
-    ``label_smoothing`` softens the targets, which slows memorising a small training set.
+    """Fine-tune the top ``blocks`` blocks of a classifier's base (and its head) on activations
+    cached below them. As in ``fine_tune``, BatchNorm stays frozen and in inference mode, early
+    stopping on validation loss keeps the best epoch, and the model ends recompiled, ready to
+    evaluate, save and predict on images. ``crop`` (cells, at most a quarter of the map) shifts
+    the map at random; ``label_smoothing`` softens the targets, slowing memorisation.
 
     Under a strategy (build the classifier in ``strategy.scope()``), ``batch_size`` is the global
-    batch, split across the replicas, so the learning rate needs no scaling; with ``backup_dir``
-    a killed run resumes from its last finished epoch (``backup_callback``)."""
+    batch, so the learning rate needs no scaling; with ``backup_dir`` a killed run resumes from
+    its last finished epoch (``backup_callback``)."""
     if epochs < 1:
         raise CourseError(f"epochs must be at least 1, got {epochs}")
-    parts = classifier_parts(model)
-    if not isinstance(parts.pooling, keras.layers.GlobalAveragePooling2D):
-        raise CourseError(
-            "fast_fine_tune needs a classifier with a global-average-pooling head (build_classifier(head='pooling'))"
-        )
-    backbone = split_backbone(parts.base, blocks)
-    top, cut = backbone.top, backbone.cut
-    if train.cut != cut or validation.cut != cut:
-        raise CourseError(
-            f"the activations were cut before {train.cut}, but blocks={blocks} cuts before {cut}: "
-            f"extract them with split_backbone(base, {blocks})"
-        )
-
-    # Shifts of more than a quarter of the map would cut away too much of a small map.
-    crop = min(crop, min(train.activations.shape[1:3]) // 4)
+    parts, cut_base = _checked_parts(model, train, validation, blocks)
     set_seeds(seed)
     binary = is_binary(model)
-    num_classes = 2 if binary else int(model.output_shape[-1])
+    targets = {"num_classes": 2 if binary else int(model.output_shape[-1]), "binary": binary}
     unfrozen = unfreeze_top(model, blocks=blocks)
     # Under a strategy, the training model, its optimizer and metrics are built in its scope.
     with model.distribute_strategy.scope():
-        trainer = _trainer(top, parts, train.activations.shape[-1])
-        loss = (
-            keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-            if binary
-            else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-        )
-        accuracy = (
-            keras.metrics.BinaryAccuracy(name="accuracy")
-            if binary
-            else keras.metrics.CategoricalAccuracy(name="accuracy")
-        )
-        trainer.compile(
-            optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy]
-        )
+        trainer = _trainer(cut_base.top, parts, train.activations.shape[-1])
+        _compile_trainer(trainer, binary, learning_rate, label_smoothing)
+    height, width = train.activations.shape[1:3]
     if verbose:
-        height, width = train.activations.shape[1:3]
         print(
-            f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; training them on cached {height}x{width} "
-            f"activations with learning rate {learning_rate:g}"
+            f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; training them on cached "
+            f"{height}x{width} activations with learning rate {learning_rate:g}"
         )
-    backup = [backup_callback(backup_dir, model)] if backup_dir is not None else []
+    # Shifts of more than a quarter of the map would cut away too much of a small map.
+    augmented = {"batch_size": batch_size, "augment": True, "seed": seed}
+    augmented["crop"] = min(crop, min(height, width) // 4)
+    backup = [] if backup_dir is None else [backup_callback(backup_dir, model)]
     fitted = trainer.fit(
-        distributed_data(
-            activation_dataset(
-                train,
-                num_classes,
-                binary=binary,
-                batch_size=batch_size,
-                augment=True,
-                crop=crop,
-                seed=seed,
-            )
-        ),
-        validation_data=distributed_data(
-            activation_dataset(validation, num_classes, binary=binary, batch_size=128)
-        ),
+        distributed_data(activation_dataset(train, **targets, **augmented)),
+        validation_data=distributed_data(activation_dataset(validation, **targets, batch_size=128)),
         epochs=epochs,
         callbacks=[*backup, *training_callbacks(patience, verbose, "fine-tune "), *callbacks],
         shuffle=False,  # the dataset shuffles itself

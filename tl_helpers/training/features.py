@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +28,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tl_helpers import config
+from tl_helpers import config, fingerprints
 from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone_spec
 from tl_helpers.data.decode import PIPELINE_VERSION
 from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
-from tl_helpers.storage import read_arrays, rows_match
-from tl_helpers.training.frozen_runtime import FrozenRunner, chosen_runtime, frozen_runner
-from tl_helpers.training.sharding import frozen_copy, frozen_pass
+from tl_helpers.fingerprints import file_digest
+from tl_helpers.training.cached_pass import FrozenNetwork, cached_frozen_pass
 
 __all__ = [
     "FEATURE_CODE",
@@ -47,7 +44,6 @@ __all__ = [
     "cache_key",
     "code_fingerprint",
     "compact",
-    "file_digest",
     "extract_features",
     "pooled_backbone",
     "weights_identity",
@@ -77,7 +73,7 @@ def weights_identity(backbone: str, weights: str | None) -> str:
         )
     if get_backbone_spec(backbone).offline_weights:
         source = efficientnet_lite.weights_source(backbone)
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        digest = file_digest(source)[:16]
         return (
             f"{backbone}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
         )
@@ -94,6 +90,7 @@ FEATURE_CODE = (
     "tl_helpers.backbones.registry",
     "tl_helpers.backbones.torch_pickle",
     "tl_helpers.training.activations",
+    "tl_helpers.training.cached_pass",
     "tl_helpers.training.cutting",
     "tl_helpers.training.features",
     "tl_helpers.training.frozen_runtime",
@@ -105,24 +102,12 @@ FEATURE_LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
 def code_fingerprint(
     modules: tuple[str, ...] | None = None, libraries: tuple[str, ...] | None = None
 ) -> str:
-    """sha256 over the source files of ``modules`` and the installed versions of ``libraries``
-    (default ``FEATURE_CODE`` and ``FEATURE_LIBRARIES``): it changes when one line of that code,
-    or one of those versions, does. Read afresh at every call: nothing is remembered."""
-    digest = hashlib.sha256()
-    for name in FEATURE_CODE if modules is None else modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ModuleNotFoundError(f"cannot fingerprint {name}: no source file found")
-        digest.update(f"{name}\0".encode() + Path(spec.origin).read_bytes() + b"\0")
-    for library in FEATURE_LIBRARIES if libraries is None else libraries:
-        digest.update(f"{library}=={importlib.metadata.version(library)}\n".encode())
-    return digest.hexdigest()
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    with open(path, "rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
+    """``fingerprints.code_fingerprint`` of ``modules`` and ``libraries``, by default those that
+    decide the features (``FEATURE_CODE`` and ``FEATURE_LIBRARIES``, read at each call)."""
+    return fingerprints.code_fingerprint(
+        FEATURE_CODE if modules is None else modules,
+        FEATURE_LIBRARIES if libraries is None else libraries,
+    )
 
 
 def cache_key(
@@ -166,29 +151,22 @@ def compact(values: np.ndarray) -> np.ndarray:
     return half if np.isfinite(half).all() else values.astype(np.float32)
 
 
-def _stored(
-    folder: Path, key: str, maps: bool, labels: np.ndarray, split: Split
-) -> FeatureSet | None:
-    names = ("features", "maps") if maps else ("features",)
-    for suffix in ("-maps",) if maps else ("", "-maps"):  # an entry with maps serves both
-        stored = read_arrays(folder / f"{key}{suffix}.npz", names, rows_match(len(labels)))
-        if stored is not None:
-            return FeatureSet(
-                stored["features"], labels, split.files, True, maps=stored.get("maps")
-            )
-    return None
+def _nowhere(_runtime: str) -> list[Path]:
+    return []
 
 
-def _run_over(runner: FrozenRunner, model: keras.Model, images, verbose: bool) -> np.ndarray:  # noqa: ANN001
-    if runner.runtime == "keras":
-        return model.predict(images, verbose=1 if verbose else 0)
-    progress = keras.utils.Progbar(None, unit_name="batch") if verbose else None
-    outputs = []
-    for batch in images:
-        outputs.append(runner.run(batch.numpy()))
-        if progress is not None:
-            progress.add(1)
-    return np.concatenate(outputs)
+def _feature_entries(
+    backbone: str, weights: str, size: tuple[int, int], split: Split, maps: bool
+) -> Callable[[str], list[Path]]:
+    """The cache files that hold these features when run on a runtime: an entry with maps
+    serves a call without them too."""
+
+    def entries(runtime: str) -> list[Path]:
+        stem = config.cache_dir() / "features" / cache_key(backbone, weights, size, split, runtime)
+        with_maps = Path(f"{stem}-maps.npz")
+        return [with_maps] if maps else [Path(f"{stem}.npz"), with_maps]
+
+    return entries
 
 
 def extract_features(
@@ -213,33 +191,33 @@ def extract_features(
     array, in the same order. ``runtime``: what runs the frozen pass (``frozen_runtime``:
     ``"auto"`` is ONNX Runtime on a CPU-only machine for large splits, where it matches Keras)."""
     size = size_pair(image_size)
-    labels = np.asarray(split.labels, dtype=np.int32)
-    folder = config.cache_dir() / "features"
-    planned = chosen_runtime(runtime, len(split), several_devices=strategy is not None)
-    key = cache_key(backbone, weights, size, split, planned)
-    if use_cache and (stored := _stored(folder, key, maps, labels, split)) is not None:
-        return stored
-    model = frozen_copy(pooled_backbone(backbone, size, weights), strategy)
-    if maps:  # stop before the pooling layer; pool here, in float32
-        model = keras.Model(model.input, model.get_layer("pool").input)
-    runner = frozen_runner(model, planned)
-    if runner.runtime != planned:  # ONNX Runtime did not match Keras: Keras's entry, if kept
-        key = cache_key(backbone, weights, size, split, runner.runtime)
-        if use_cache and (stored := _stored(folder, key, maps, labels, split)) is not None:
-            return stored
+    names = ("features", "maps") if maps else ("features",)
 
-    def compute(part: Split) -> dict[str, np.ndarray]:
-        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False).map(
-            lambda x, _y: x
-        )
-        values = _run_over(runner, model, images, verbose).astype(np.float32)
+    def build() -> keras.Model:
+        network = pooled_backbone(backbone, size, weights)
+        if maps:  # stop before the pooling layer; pool here, in float32
+            return keras.Model(network.input, network.get_layer("pool").input)
+        return network
+
+    entries = _feature_entries(backbone, weights, size, split, maps) if use_cache else _nowhere
+
+    def compute(frozen: FrozenNetwork, part: Split) -> dict[str, np.ndarray]:
+        images = make_dataset(part, image_size=size, batch_size=batch_size, cache=False)
+        values = frozen.run_over(images.map(lambda x, _y: x), verbose).astype(np.float32)
         if not maps:
             return {"features": values}
         return {"features": values.mean(axis=(1, 2)), "maps": compact(values)}
 
-    start = time.perf_counter()
-    path = folder / f"{key}{'-maps' if maps else ''}.npz" if use_cache else None
-    names = ("features", "maps") if maps else ("features",)
-    arrays = frozen_pass(split, path, strategy, compute, names)
-    seconds = time.perf_counter() - start
-    return FeatureSet(arrays["features"], labels, split.files, False, seconds, arrays.get("maps"))
+    passed = cached_frozen_pass(
+        build, split, names=names, entries=entries, compute=compute, runtime=runtime,
+        strategy=strategy,
+    )  # fmt: skip
+    arrays = passed.arrays
+    return FeatureSet(
+        arrays["features"],
+        np.asarray(split.labels, dtype=np.int32),
+        split.files,
+        passed.from_cache,
+        passed.seconds,
+        arrays.get("maps"),
+    )

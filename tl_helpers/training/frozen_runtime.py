@@ -36,6 +36,7 @@ import numpy as np
 from tl_helpers import config
 from tl_helpers.errors import CourseError, CourseWarning, UnknownNameError
 from tl_helpers.extras import require
+from tl_helpers.fingerprints import code_fingerprint, update_with_model
 from tl_helpers.startup import is_runtime_notice, native_output_filtered
 from tl_helpers.storage import atomic_path, save_json
 
@@ -90,15 +91,8 @@ def _keras_runner(model: keras.Model) -> FrozenRunner:
 
 
 def _conversion_key(model: keras.Model) -> str:
-    digest = hashlib.sha256(model.to_json().encode())
-    source = importlib.util.find_spec(__name__)
-    if source is not None and source.origin is not None:
-        digest.update(Path(source.origin).read_bytes())
-    for library in _LIBRARIES:
-        digest.update(f"{library}=={importlib.metadata.version(library)}\n".encode())
-    for weight in model.weights:
-        value = keras.ops.convert_to_numpy(weight.value)
-        digest.update(f"{weight.path}\0{value.dtype}\0{value.shape}\0".encode() + value.tobytes())
+    digest = hashlib.sha256(code_fingerprint((__name__,), _LIBRARIES).encode())
+    update_with_model(digest, model)
     return digest.hexdigest()[:40]
 
 
