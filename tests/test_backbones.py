@@ -244,3 +244,14 @@ def test_missing_imagenet_weights_give_one_clear_error(monkeypatch):
         and str(keras_weights_dir()) in message
         and "weights=None" in message
     )
+
+
+def test_backbone_size_is_the_size_given_or_the_backbone_s_own():
+    from tl_helpers.backbones import backbone_size, get_backbone_spec
+
+    assert backbone_size("efficientnet_lite0", 96) == (96, 96)
+    assert backbone_size("efficientnet_lite0", (64, 80)) == (64, 80)
+    for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
+        own = get_backbone_spec(name).default_size
+        assert backbone_size(name) == (own, own)
+    assert backbone_size("efficientnet_lite2") == (260, 260)  # the published input size

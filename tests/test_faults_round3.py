@@ -17,7 +17,13 @@ import pytest
 from conftest import train_quietly
 from tl_helpers.cli import main
 from tl_helpers.errors import CourseError
-from tl_helpers.limits import MIN_IMAGE_SIZE, check_image_size, largest_image_size
+from tl_helpers.limits import (
+    MIN_IMAGE_SIZE,
+    check_at_least,
+    check_image_size,
+    check_positive,
+    largest_image_size,
+)
 from tl_helpers.storage import StorageError, atomic_path, save_arrays
 
 GB = 2**30
@@ -195,3 +201,23 @@ def test_every_refused_write_becomes_one_line(tmp_path, code, words):
 def test_other_os_errors_are_not_disguised(tmp_path):
     with pytest.raises(IsADirectoryError), atomic_path(tmp_path / "x.npz"):
         raise IsADirectoryError(errno.EISDIR, "Is a directory")
+
+
+@pytest.mark.parametrize("value, allowed", [(0, False), (0.5, False), (1, True), (7, True)])
+def test_counts_below_their_least_are_refused_by_name(value, allowed):
+    if allowed:
+        check_at_least("epochs", value)
+    else:
+        with pytest.raises(CourseError, match=f"epochs must be at least 1, got {value}"):
+            check_at_least("epochs", value)
+    with pytest.raises(CourseError, match="repeats must be at least 2, got 1"):
+        check_at_least("repeats", 1, least=2)
+
+
+@pytest.mark.parametrize("value", [0, -3.0, float("nan")])
+def test_budgets_that_are_not_positive_are_refused(value):
+    with pytest.raises(
+        CourseError, match=f"budget_s must be a positive number of seconds, got {value}"
+    ):
+        check_positive("budget_s", value, " of seconds")
+    check_positive("budget_s", 0.1, " of seconds")

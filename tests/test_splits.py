@@ -119,3 +119,17 @@ def test_subset_keeps_the_first_files_of_each_class(image_folder):
     assert set(small.test.files) <= set(splits.test.files)
     with pytest.raises(ValueError):
         splits.subset(0)
+
+
+def test_where_keeps_the_chosen_files_in_order_and_each_changes_every_split(image_folder):
+    splits = split_class_folders(image_folder, ["ants", "bees", "wasps"])
+    odd = splits.train.where(lambda _path, label: label == 1)
+    assert odd.files == tuple(f for f, y in zip(splits.train.files, splits.train.labels) if y == 1)
+    assert set(odd.labels) == {1} and 0 < len(odd) < len(splits.train)
+    emptied = splits.each(lambda split: split.where(lambda _path, _label: False))
+    assert [len(emptied[name]) for name in SPLIT_NAMES] == [0, 0, 0]
+    assert (emptied.name, emptied.root, emptied.class_names) == (
+        splits.name,
+        splits.root,
+        splits.class_names,
+    )

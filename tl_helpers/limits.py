@@ -20,7 +20,9 @@ __all__ = [
     "MEMORY_SHARE",
     "MIN_IMAGE_SIZE",
     "PEAK_BYTES_PER_PIXEL",
+    "check_at_least",
     "check_image_size",
+    "check_positive",
     "largest_image_size",
     "memory_bytes",
 ]
@@ -89,3 +91,16 @@ def check_image_size(
             "larger photos rarely help: notebook 08 measures it)"
         )
     return pair  # type: ignore[return-value]
+
+
+def check_at_least(name: str, value: float, least: float = 1) -> None:
+    """A ``CourseError`` naming ``name`` when ``value`` is below ``least`` (epochs, counts,
+    seconds of a budget): the one place such numbers are checked."""
+    if not value >= least:
+        raise CourseError(f"{name} must be at least {least:g}, got {value}")
+
+
+def check_positive(name: str, value: float, unit: str = "") -> None:
+    """A ``CourseError`` naming ``name`` when ``value`` is not above zero."""
+    if not value > 0:
+        raise CourseError(f"{name} must be a positive number{unit}, got {value}")

@@ -30,6 +30,7 @@ __all__ = [
     "WeightsUnavailableError",
     "attach_spec",
     "backbone_names",
+    "backbone_size",
     "backbone_spec",
     "build_backbone",
     "get_backbone_spec",
@@ -191,6 +192,16 @@ def _weights_error(name: str, error: Exception) -> WeightsUnavailableError:
     )
 
 
+def backbone_size(name: str, image_size: int | tuple[int, int] | None = None) -> tuple[int, int]:
+    """``image_size`` as ``(height, width)``; ``None`` means the backbone's own size (its
+    ``BackboneSpec.default_size``: 224 for most, 240 and 260 for EfficientNet-Lite1 and Lite2)."""
+    size = get_backbone_spec(name).default_size if image_size is None else image_size
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
+
+
 def build_backbone(
     name: str = DEFAULT_BACKBONE,
     image_size: int | tuple[int, int] | None = None,
@@ -206,8 +217,7 @@ def build_backbone(
     already knows.
     """
     spec = get_backbone_spec(name)
-    size = image_size or spec.default_size
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    height, width = backbone_size(name, image_size)
     if min(height, width) < 32:
         raise CourseError(
             f"image size {height}x{width} is too small for {name}: use at least 32x32 "

@@ -85,18 +85,7 @@ def drop_unreadable(splits: DatasetSplits) -> DatasetSplits:
         stacklevel=2,
     )
 
-    def keep(split: Split) -> Split:
-        pairs = [(f, y) for f, y in zip(split.files, split.labels) if f not in broken]
-        return Split(tuple(f for f, _ in pairs), tuple(y for _, y in pairs))
-
-    return DatasetSplits(
-        splits.name,
-        splits.root,
-        splits.class_names,
-        keep(splits.train),
-        keep(splits.validation),
-        keep(splits.test),
-    )
+    return splits.each(lambda split: split.where(lambda path, _label: path not in broken))
 
 
 def folder_splits(

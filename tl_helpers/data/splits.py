@@ -10,8 +10,8 @@ seed or on the machine.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tl_helpers.data.catalog import DatasetSpec, get_spec
@@ -49,6 +49,11 @@ class Split:
             for index, name in enumerate(class_names)
         }
 
+    def where(self, keep: Callable[[Path, int], bool]) -> Split:
+        """The files (and labels) for which ``keep(file, label)`` is true, in the same order."""
+        kept = [(path, label) for path, label in zip(self.files, self.labels) if keep(path, label)]
+        return Split(tuple(path for path, _ in kept), tuple(label for _, label in kept))
+
 
 @dataclass(frozen=True)
 class DatasetSplits:
@@ -78,20 +83,22 @@ class DatasetSplits:
 
         def take(split: Split) -> Split:
             seen: dict[int, int] = {}
-            kept = []
-            for path, label in zip(split.files, split.labels):
-                seen[label] = seen.get(label, 0) + 1
-                if seen[label] <= per_class:
-                    kept.append((path, label))
-            return Split(tuple(f for f, _ in kept), tuple(y for _, y in kept))
 
-        return DatasetSplits(
-            self.name,
-            self.root,
-            self.class_names,
-            take(self.train),
-            take(self.validation),
-            take(self.test),
+            def first_ones(_path: Path, label: int) -> bool:
+                seen[label] = seen.get(label, 0) + 1
+                return seen[label] <= per_class
+
+            return split.where(first_ones)
+
+        return self.each(take)
+
+    def each(self, change: Callable[[Split], Split]) -> DatasetSplits:
+        """The same dataset with ``change`` applied to each of its three splits."""
+        return replace(
+            self,
+            train=change(self.train),
+            validation=change(self.validation),
+            test=change(self.test),
         )
 
 

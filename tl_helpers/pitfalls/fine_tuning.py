@@ -13,6 +13,7 @@ import numpy as np
 
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_at_least
 from tl_helpers.models import output_layer
 from tl_helpers.training.features import FeatureSet
 from tl_helpers.training.recipes import set_seeds, train_head
@@ -115,8 +116,7 @@ def stage_fine_tuning(
     """
     if batchnorm not in ("inference", "training"):
         raise CourseError(f"batchnorm must be 'inference' or 'training', got {batchnorm!r}")
-    if epochs < 1:
-        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    check_at_least("epochs", epochs)
     set_seeds(seed)
     model, copy = _staged_model(top, train[0].shape[1:], num_classes, head, batchnorm, train_base)
     loss = "binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy"

@@ -18,6 +18,7 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_positive
 from tl_helpers.models import augmentation_block, compile_classifier, output_layer
 from tl_helpers.training.features import extract_features
 from tl_helpers.training.recipes import set_seeds, train_head
@@ -101,8 +102,7 @@ def train_from_scratch(
 ) -> AccuracyOverTime:
     """Train ``build_small_cnn`` on the training photos until ``budget_s`` seconds are spent
     (the epoch running when the budget runs out is finished and recorded after it)."""
-    if budget_s <= 0:
-        raise CourseError(f"budget_s must be a positive number of seconds, got {budget_s}")
+    check_positive("budget_s", budget_s, " of seconds")
     set_seeds(seed)
     model = build_small_cnn(len(splits.class_names), image_size, seed)
     record = AccuracyOverTime(f"small CNN from scratch ({image_size}px)", budget_s)
@@ -123,14 +123,13 @@ def feature_extraction_over_time(
     *,
     budget_s: float,
     backbone: str = DEFAULT_BACKBONE,
-    image_size: int = 224,
+    image_size: int | None = None,
     seed: int = DEFAULT_SEED,
 ) -> AccuracyOverTime:
     """Feature extraction timed from the photos: a cold pass of the frozen base over train and
     validation (the cache is neither read nor written), then a head until the budget is spent
     or early stopping ends it."""
-    if budget_s <= 0:
-        raise CourseError(f"budget_s must be a positive number of seconds, got {budget_s}")
+    check_positive("budget_s", budget_s, " of seconds")
     start = time.perf_counter()
     train, validation = [
         extract_features(backbone, split, image_size=image_size, use_cache=False, verbose=False)

@@ -27,6 +27,7 @@ import numpy as np
 
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.errors import CourseError
+from tl_helpers.limits import check_at_least
 from tl_helpers.models import (
     ClassifierParts,
     classifier_parts,
@@ -143,8 +144,7 @@ def fast_fine_tune(
     Under a strategy (build the classifier in ``strategy.scope()``), ``batch_size`` is the global
     batch, so the learning rate needs no scaling; with ``backup_dir`` a killed run resumes from
     its last finished epoch (``backup_callback``)."""
-    if epochs < 1:
-        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    check_at_least("epochs", epochs)
     parts, cut_base = _checked_parts(model, train, validation, blocks)
     set_seeds(seed)
     binary = is_binary(model)

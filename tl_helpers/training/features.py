@@ -29,9 +29,13 @@ import numpy as np
 import tensorflow as tf
 
 from tl_helpers import config, fingerprints
-from tl_helpers.backbones import build_backbone, efficientnet_lite, get_backbone_spec
+from tl_helpers.backbones import (
+    backbone_size,
+    build_backbone,
+    efficientnet_lite,
+    get_backbone_spec,
+)
 from tl_helpers.data.decode import PIPELINE_VERSION
-from tl_helpers.data.images import size_pair
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.fingerprints import file_digest
@@ -173,7 +177,7 @@ def extract_features(
     backbone: str,
     split: Split,
     *,
-    image_size: int | tuple[int, int] = 224,
+    image_size: int | tuple[int, int] | None = None,
     batch_size: int = 32,
     weights: str = "imagenet",
     maps: bool = False,
@@ -182,7 +186,8 @@ def extract_features(
     strategy: tf.distribute.Strategy | None = None,
     runtime: str = "auto",
 ) -> FeatureSet:
-    """Pooled features of every image in ``split``, from the cache when possible.
+    """Pooled features of every image in ``split``, from the cache when possible, at
+    ``image_size`` (default: the backbone's own).
 
     With ``maps``, the same pass also keeps the feature maps before pooling (float16 where that
     is exact enough), so a head that needs them costs no second pass; their entry serves later
@@ -190,7 +195,7 @@ def extract_features(
     is split across its devices and workers (``training.sharding``); the result is the same
     array, in the same order. ``runtime``: what runs the frozen pass (``frozen_runtime``:
     ``"auto"`` is ONNX Runtime on a CPU-only machine for large splits, where it matches Keras)."""
-    size = size_pair(image_size)
+    size = backbone_size(backbone, image_size)
     names = ("features", "maps") if maps else ("features",)
 
     def build() -> keras.Model:

@@ -18,11 +18,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tl_helpers.backbones import DEFAULT_BACKBONE
+from tl_helpers.backbones import DEFAULT_BACKBONE, backbone_size
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
-from tl_helpers.limits import check_image_size
+from tl_helpers.limits import check_at_least, check_image_size
 from tl_helpers.models import (
     build_classifier,
     build_head,
@@ -184,8 +184,7 @@ def train_head(
 
     The head trains on one device even when a strategy is in use: it takes seconds, and every
     worker trains the same head from the same features and seed."""
-    if epochs < 1:
-        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    check_at_least("epochs", epochs)
     set_seeds(seed)
     # seed=None: the head draws its initial weights from the generators set_seeds just seeded.
     head = build_head(train.features.shape[1], num_classes, dropout=dropout, seed=None)
@@ -219,11 +218,11 @@ def classifier_from_head(
     head: keras.Model,
     backbone: str,
     class_names: Sequence[str],
-    image_size: int | tuple[int, int] = 224,
+    image_size: int | tuple[int, int] | None = None,
     augmentation: bool = False,
 ) -> keras.Model:
-    """A complete image classifier: the pretrained base plus a head trained on its features
-    (``train_head``). Both heads come from ``build_head``, so the weights copy across as they are."""
+    """A complete image classifier: the pretrained base (at ``image_size``, default its own) plus
+    a head trained on its features (``train_head``). Both heads come from ``build_head``, so the weights copy across as they are."""
     dropout = next(
         (layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)), 0.0
     )
@@ -270,7 +269,7 @@ def feature_extraction(
     splits: DatasetSplits,
     *,
     backbone: str = DEFAULT_BACKBONE,
-    image_size: int | tuple[int, int] = 224,
+    image_size: int | tuple[int, int] | None = None,
     batch_size: int = 32,
     epochs: int = 100,
     patience: int = 5,
@@ -281,7 +280,9 @@ def feature_extraction(
     verbose: bool = True,
 ) -> FeatureExtractionResult:
     """The fast recipe: features of train and validation (cached), then a head trained on them
-    (with ``maps``, the feature sets keep their maps too: ``extract_features``)."""
+    (with ``maps``, the feature sets keep their maps too: ``extract_features``); ``image_size``
+    defaults to the backbone's own."""
+    image_size = backbone_size(backbone, image_size)
     check_image_size(image_size, batch_size)
     timings = {}
     start = time.perf_counter()
@@ -332,8 +333,7 @@ def fit(
     It trains under the strategy the model was built in (``with strategy.scope():``); with
     ``backup_dir``, a killed run resumes from its last finished epoch (``backup_callback``);
     ``callbacks`` run after the course's own."""
-    if epochs < 1:
-        raise CourseError(f"epochs must be at least 1, got {epochs}")
+    check_at_least("epochs", epochs)
     check_compiled(model)
     rules = (
         training_callbacks(patience, verbose, "fine-tune " if fine_tuning else "")
