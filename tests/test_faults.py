@@ -25,7 +25,14 @@ from tl_helpers.errors import CourseWarning, SettingsError
 from tl_helpers.interrupts import INTERRUPTED, CtrlC
 from tl_helpers.models import build_classifier, load_classifier
 from tl_helpers.models.saving import ModelFileError, check_model_path, save_classifier
-from tl_helpers.storage import atomic_path, read_arrays, rows_match, save_arrays, save_json
+from tl_helpers.storage import (
+    atomic_path,
+    read_arrays,
+    read_json,
+    rows_match,
+    save_arrays,
+    save_json,
+)
 from tl_helpers.training import cache_key, extract_activations, extract_features, split_backbone
 
 SIZE = 64
@@ -402,3 +409,35 @@ def test_a_process_that_ignores_sigint_keeps_ignoring_it():
         assert not ctrl_c.received and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, found)
+
+
+def test_a_json_record_reads_back_and_a_missing_or_broken_one_reads_as_empty(tmp_path):
+    record = tmp_path / "stamps.json"
+    save_json(record, {"flowers": {"sha256": "ab12"}})
+    assert read_json(record) == {"flowers": {"sha256": "ab12"}}
+    assert read_json(tmp_path / "never-written.json") == {}
+    record.write_text('{"flowers": ')  # cut short
+    assert read_json(record) == {}
+    record.write_text("[1, 2]")  # valid JSON, but not a record
+    assert read_json(record) == {}
+
+
+def test_a_folder_is_written_whole_and_replaces_an_earlier_one_only_at_the_end(tmp_path):
+    target = tmp_path / "saved_model"
+    (target / "variables").mkdir(parents=True)
+    (target / "old.pb").write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target, suffix="") as temporary:
+        temporary.mkdir()
+        (temporary / "new.pb").write_text("half")
+        raise RuntimeError("the export failed")
+    assert sorted(p.name for p in target.iterdir()) == ["old.pb", "variables"]
+    with atomic_path(target, suffix="") as temporary:
+        temporary.mkdir()
+        (temporary / "new.pb").write_text("new")
+        assert (target / "old.pb").exists()  # still the earlier one while writing
+    assert [p.name for p in target.iterdir()] == ["new.pb"]
+    assert _no_partial_files(tmp_path) == []
+    with atomic_path(target, suffix="", keep_existing=True) as temporary:
+        temporary.mkdir()
+        (temporary / "other.pb").write_text("other")
+    assert [p.name for p in target.iterdir()] == ["new.pb"]  # the first one written stays

@@ -42,6 +42,7 @@ __all__ = [
     "atomic_path",
     "disk_errors",
     "read_arrays",
+    "read_json",
     "rows_match",
     "save_arrays",
     "save_json",
@@ -220,3 +221,13 @@ def save_json(path: str | os.PathLike[str], record: object) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
     return path
+
+
+def read_json(path: str | os.PathLike[str]) -> dict:
+    """A small JSON record written by ``save_json``; an empty dict when it is missing or cannot be
+    read (it is then rebuilt, as a cache entry would be)."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}

@@ -26,10 +26,10 @@ from tl_helpers.data.archives import safe_extract
 from tl_helpers.data.catalog import DatasetSpec, get_spec
 from tl_helpers.data.download import download
 from tl_helpers.data.locking import dataset_lock
-from tl_helpers.data.verify import check_dataset, fingerprint, load_stamp, save_stamp
+from tl_helpers.data.verify import check_dataset, fingerprint
 from tl_helpers.errors import DatasetIntegrityError, DatasetUnavailableError
 from tl_helpers.fingerprints import file_digest
-from tl_helpers.storage import atomic_path
+from tl_helpers.storage import atomic_path, read_json, save_json
 
 __all__ = ["RECORDED_CHECKSUMS", "STAMP_NAME", "fetch", "locate", "verify_archive"]
 
@@ -84,7 +84,7 @@ def locate(
     if mirror_root is not None and (mirror_root / spec.folder).is_dir():
         return mirror_root / spec.folder
     root = config.data_dir(data_dir) / spec.name / spec.folder
-    stamps = load_stamp(config.data_dir(data_dir) / spec.name / STAMP_NAME)
+    stamps = read_json(config.data_dir(data_dir) / spec.name / STAMP_NAME)
     return root if str(root) in stamps and root.is_dir() else None
 
 
@@ -107,7 +107,7 @@ def _use_mirror(spec: DatasetSpec, mirror_root: Path, base: Path, verbose: bool)
 def _checked(spec: DatasetSpec, root: Path, base: Path, *, source: str, verbose: bool) -> Path:
     """Check ``root`` once; later calls see the same fingerprint and skip the work."""
     stamp_path = base / spec.name / STAMP_NAME
-    stamps = load_stamp(stamp_path)
+    stamps = read_json(stamp_path)
     current = fingerprint(root, spec)
     if stamps.get(str(root), {}).get("fingerprint") == current:
         counts = stamps[str(root)]["counts"]
@@ -127,7 +127,7 @@ def _checked(spec: DatasetSpec, root: Path, base: Path, *, source: str, verbose:
         "source": source,
         "checked_at": time.time(),
     }
-    save_stamp(stamp_path, stamps)
+    save_json(stamp_path, stamps)
     return root
 
 
@@ -200,7 +200,7 @@ def verify_archive(spec: DatasetSpec, archive: Path, base: Path | None = None) -
             "it is incomplete or a different file. It was deleted: run again to download it afresh."
         )
     expected = spec.archive_sha256
-    recorded = load_stamp(base / RECORDED_CHECKSUMS).get(spec.name, {}) if base else {}
+    recorded = read_json(base / RECORDED_CHECKSUMS).get(spec.name, {}) if base else {}
     expected = expected or recorded.get("sha256")
     if expected is None:
         return  # nothing to compare with yet: contents are checked after extraction
@@ -227,14 +227,14 @@ def _record_checksum(spec: DatasetSpec, archive: Path, base: Path) -> None:
     if spec.archive_sha256:
         return
     path = base / RECORDED_CHECKSUMS
-    recorded = load_stamp(path)
+    recorded = read_json(path)
     if spec.name not in recorded:
         recorded[spec.name] = {
             "sha256": file_digest(archive),
             "bytes": archive.stat().st_size,
             "url": spec.url,
         }
-        save_stamp(path, recorded)
+        save_json(path, recorded)
 
 
 def _extract_and_install(spec: DatasetSpec, archive: Path, home: Path, verbose: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -14,16 +13,14 @@ from tl_helpers.data.catalog import DatasetSpec
 from tl_helpers.data.images import image_problem, is_image_name
 from tl_helpers.errors import CourseWarning, DatasetIntegrityError
 from tl_helpers.fingerprints import file_digest
-from tl_helpers.storage import atomic_path, save_json
+from tl_helpers.storage import atomic_path
 
 __all__ = [
     "DatasetReport",
     "check_dataset",
     "dataset_files",
     "fingerprint",
-    "load_stamp",
     "read_manifest",
-    "save_stamp",
     "write_manifest",
 ]
 
@@ -206,16 +203,3 @@ def _manifest_mismatches(
         if relpath in manifest and file_digest(path) != manifest[relpath]:
             mismatched.append(f"{relpath} (content differs)")
     return sorted(mismatched)
-
-
-def load_stamp(path: Path) -> dict:
-    """Read a small JSON record (an empty dict when it is missing or unreadable)."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def save_stamp(path: Path, record: dict) -> None:
-    """Write a JSON record atomically, so a crash never leaves half a stamp behind."""
-    save_json(path, record)
