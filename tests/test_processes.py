@@ -124,7 +124,9 @@ TRAIN_POINTS = {
     **{f"{s} s after the start": (lambda out, s=s: after_seconds(s)) for s in (0.5, 1.5, 2.5, 3.5)},
     "while building the base and extracting features": lambda out: after_line("recipe:"),
     "while training the head": lambda out: after_line("head epoch   1"),
-    "while saving the model": lambda out: when_file_appears(out, ".model.*.partial.keras"),
+    "while saving the model": lambda out: when_file_appears(
+        out, ".model.keras.*.partial/model.keras"
+    ),
 }
 
 
