@@ -19,7 +19,8 @@ from tl_helpers.training import (
     frozen_runtime,
     split_backbone,
 )
-from tl_helpers.training.features import cache_key, pooled_backbone
+from tl_helpers.training.cached_pass import cache_key
+from tl_helpers.training.features import pooled_backbone
 
 SIZE = 64
 

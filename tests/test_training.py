@@ -87,7 +87,7 @@ def test_cache_key_changes_with_everything_that_changes_features(colour_folder):
     assert key != _key(splits.train, size=SIZE + 32)
     assert key != _key(splits.train, backbone="mobilenet_v2")
     assert key != _key(splits.validation)
-    with pytest.raises(ValueError, match="randomly initialised"):
+    with pytest.raises(CourseError, match="randomly initialised"):
         cache_key("efficientnet_lite0", None, (SIZE, SIZE), splits.train)
 
 
@@ -115,16 +115,16 @@ def test_one_changed_pixel_misses_the_cache_even_with_the_old_time(colour_folder
 
 
 def test_one_edited_line_of_feature_code_misses_the_cache(colour_folder, tmp_path, monkeypatch):
-    import tl_helpers.training.features as features
+    import tl_helpers.training.cached_pass as cached_pass
 
     assert {"tl_helpers.data.decode", "tl_helpers.backbones.efficientnet_lite"} <= set(
-        features.FEATURE_CODE
+        cached_pass.FEATURE_CODE
     )
     module = tmp_path / "resize_code_for_the_test.py"
-    source = (Path(features.__file__).parents[1] / "data" / "decode.py").read_text()
+    source = (Path(cached_pass.__file__).parents[1] / "data" / "decode.py").read_text()
     module.write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(features, "FEATURE_CODE", (*features.FEATURE_CODE, module.stem))
+    monkeypatch.setattr(cached_pass, "FEATURE_CODE", (*cached_pass.FEATURE_CODE, module.stem))
     split = folder_splits(colour_folder).train
     key = _key(split)
     module.write_text(source.replace("RESIZE_ANTIALIAS = False", "RESIZE_ANTIALIAS = True"))

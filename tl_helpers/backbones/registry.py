@@ -22,6 +22,7 @@ import keras
 from tl_helpers.backbones import efficientnet_lite
 from tl_helpers.backbones.preprocessing import CaffePreprocess, passthrough, scale_to_minus_one_one
 from tl_helpers.errors import CourseError, UnknownNameError
+from tl_helpers.fingerprints import file_digest
 
 __all__ = [
     "DEFAULT_BACKBONE",
@@ -36,6 +37,7 @@ __all__ = [
     "get_backbone_spec",
     "keras_weights_dir",
     "list_blocks",
+    "weights_identity",
 ]
 
 
@@ -260,3 +262,17 @@ def list_blocks(base: keras.Model) -> list[tuple[str, int]]:
         if block is not None and (not found or found[-1][0] != block):
             found.append((block, index))
     return found
+
+
+def weights_identity(name: str, weights: str | None = "imagenet") -> str:
+    """A string that changes whenever backbone ``name``'s weights would: the hash of the PyTorch
+    file and the converter's version for the offline family, the Keras version for the others.
+    Caches of what a backbone computes are keyed by it (``training.cached_pass.cache_key``)."""
+    if weights is None:
+        raise CourseError(
+            "features of a randomly initialised base are not worth caching; use weights='imagenet'"
+        )
+    if get_backbone_spec(name).offline_weights:
+        digest = file_digest(efficientnet_lite.weights_source(name))[:16]
+        return f"{name}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
+    return f"{name}:keras-applications-{weights}:keras-{keras.__version__}"

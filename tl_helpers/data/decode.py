@@ -72,7 +72,7 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
 # weights' own preprocessing. Measured on the validation splits (benchmarks/resize_antialias.py,
 # results in the README): switching antialiasing on did not raise validation accuracy, so the
 # cheaper, standard resize stays. Changing this changes every pixel; the feature cache notices
-# by itself (its key includes this module's source: training.features.FEATURE_CODE).
+# by itself (its key includes this module's source: training.cached_pass.FEATURE_CODE).
 RESIZE_ANTIALIAS = False
 
 

@@ -4,6 +4,8 @@ fine-tuning on cached activations."""
 from tl_helpers.training import (
     activations,
     budget,
+    cached_pass,
+    callbacks,
     choosing,
     cutting,
     fast_fine_tuning,
@@ -15,6 +17,8 @@ from tl_helpers.training import (
 )
 from tl_helpers.training.activations import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.budget import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.cached_pass import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.callbacks import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.choosing import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.cutting import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.fast_fine_tuning import *  # noqa: F403 (each module's __all__ is the public part)
@@ -27,6 +31,8 @@ from tl_helpers.training.strategy import *  # noqa: F403 (each module's __all__ 
 __all__ = []  # filled from the modules: one list each, not a copy
 __all__ += activations.__all__
 __all__ += budget.__all__
+__all__ += cached_pass.__all__
+__all__ += callbacks.__all__
 __all__ += choosing.__all__
 __all__ += cutting.__all__
 __all__ += fast_fine_tuning.__all__

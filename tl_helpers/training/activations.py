@@ -16,11 +16,17 @@ from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
 from tl_helpers.errors import CourseError
-from tl_helpers.training.cached_pass import FrozenNetwork, cached_frozen_pass
+from tl_helpers.training.cached_pass import FrozenNetwork, cache_key, cached_frozen_pass, compact
 from tl_helpers.training.cutting import BackboneParts
-from tl_helpers.training.features import cache_key, compact
+from tl_helpers.training.features import FeatureSet
 
-__all__ = ["ActivationSet", "activation_dataset", "extract_activations"]
+__all__ = [
+    "ActivationSet",
+    "RecipeActivations",
+    "activation_dataset",
+    "extract_activations",
+    "pooled_features",
+]
 
 
 @dataclass
@@ -37,6 +43,21 @@ class ActivationSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+@dataclass
+class RecipeActivations:
+    """What the recipe's frozen pass gives (``recipe_activations``): the base cut below its top
+    blocks, the cached activations of the training photos (with their mirror images) and of the
+    validation photos, and their pooled features, on which the head trains."""
+
+    parts: BackboneParts
+    train: ActivationSet
+    validation: ActivationSet
+    train_features: FeatureSet  # with the mirror images' rows too when the recipe mirrors
+    validation_features: FeatureSet
+    image_size: int
+    strategy: tf.distribute.Strategy | None = None
 
 
 def extract_activations(
@@ -111,6 +132,33 @@ def _bottom_outputs(
     if flips:
         computed["flipped"] = np.concatenate(mirrored)
     return computed
+
+
+def pooled_features(
+    top: keras.Model, activations: ActivationSet, *, mirrored: bool = False, batch_size: int = 128
+) -> FeatureSet:
+    """Finish the forward pass over stored activations and pool: the same features
+    ``extract_features`` gives, without running the bottom again. With ``mirrored``, the features
+    of the mirror images are appended (twice the rows): free augmentation for a head."""
+    if mirrored and activations.flipped is None:
+        raise CourseError("these activations were extracted without mirror images (flips=False)")
+    pooled = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()])
+    parts = [activations.activations]
+    if mirrored and activations.flipped is not None:
+        parts.append(activations.flipped)
+    features = np.concatenate(
+        [
+            pooled.predict(part.astype(np.float32), batch_size=batch_size, verbose=0)
+            for part in parts
+        ]
+    )
+    copies = len(parts)
+    return FeatureSet(
+        features.astype(np.float32),
+        np.tile(activations.labels, copies),
+        activations.files * copies,
+        from_cache=activations.from_cache,
+    )
 
 
 def _targets(labels: tf.Tensor, num_classes: int, binary: bool) -> tf.Tensor:

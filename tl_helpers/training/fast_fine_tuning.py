@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.errors import CourseError
@@ -35,45 +34,14 @@ from tl_helpers.models import (
     is_binary,
     unfreeze_top,
 )
-from tl_helpers.training.activations import ActivationSet, activation_dataset
+from tl_helpers.recipe import TrainRecipe
+from tl_helpers.training.activations import ActivationSet, RecipeActivations, activation_dataset
+from tl_helpers.training.callbacks import backup_callback, training_callbacks
 from tl_helpers.training.cutting import BackboneParts, split_backbone
-from tl_helpers.training.features import FeatureSet
-from tl_helpers.training.recipes import (
-    TrainingHistory,
-    backup_callback,
-    distributed_data,
-    set_seeds,
-    training_callbacks,
-)
+from tl_helpers.training.recipes import TrainingHistory, set_seeds
+from tl_helpers.training.strategy import distributed_data
 
-__all__ = ["fast_fine_tune", "pooled_features"]
-
-
-def pooled_features(
-    top: keras.Model, activations: ActivationSet, *, mirrored: bool = False, batch_size: int = 128
-) -> FeatureSet:
-    """Finish the forward pass over stored activations and pool: the same features
-    ``extract_features`` gives, without running the bottom again. With ``mirrored``, the features
-    of the mirror images are appended (twice the rows): free augmentation for a head."""
-    if mirrored and activations.flipped is None:
-        raise CourseError("these activations were extracted without mirror images (flips=False)")
-    pooled = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()])
-    parts = [activations.activations]
-    if mirrored and activations.flipped is not None:
-        parts.append(activations.flipped)
-    features = np.concatenate(
-        [
-            pooled.predict(part.astype(np.float32), batch_size=batch_size, verbose=0)
-            for part in parts
-        ]
-    )
-    copies = len(parts)
-    return FeatureSet(
-        features.astype(np.float32),
-        np.tile(activations.labels, copies),
-        activations.files * copies,
-        from_cache=activations.from_cache,
-    )
+__all__ = ["fast_fine_tune", "recipe_fine_tune"]
 
 
 def _trainer(top: keras.Model, parts: ClassifierParts, channels: int) -> keras.Model:
@@ -176,3 +144,36 @@ def fast_fine_tune(
     with model.distribute_strategy.scope():
         compile_classifier(model, learning_rate)
     return (history or TrainingHistory()).extend(fitted.history, fine_tuning=True)
+
+
+def recipe_fine_tune(
+    model: keras.Model,
+    frozen: RecipeActivations,
+    recipe: TrainRecipe,
+    history: TrainingHistory | None = None,
+    *,
+    verbose: bool = True,
+    backup_dir: str | Path | None = None,
+    patience: int = 3,
+    batch_size: int = 32,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingHistory:
+    """The recipe's last step: the top ``recipe.blocks`` blocks and the head fine-tuned on the
+    cached activations (``fast_fine_tune`` with the recipe's settings)."""
+    return fast_fine_tune(
+        model,
+        frozen.train,
+        frozen.validation,
+        blocks=recipe.blocks,
+        learning_rate=recipe.fine_tune_learning_rate,
+        epochs=recipe.fine_tune_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        crop=recipe.crop,
+        label_smoothing=recipe.label_smoothing,
+        history=history,
+        seed=recipe.seed,
+        verbose=verbose,
+        backup_dir=backup_dir,
+        callbacks=callbacks,
+    )

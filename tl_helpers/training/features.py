@@ -5,21 +5,14 @@ fixed network and gets the same features out. Computing them once and training t
 stored vectors gives the same model in a fraction of the time. (Without augmentation: random
 flips change the images, so that recipe has to run the base each epoch.)
 
-The cache is keyed by content, by everything that changes the numbers and nothing else: the
-bytes of every photo (with its label, in the split's order), the backbone and the bytes of its
-weights, the image size, the source code of every module that decodes, resizes, builds, cuts or
-runs the network (``FEATURE_CODE``), and the versions of the libraries that compute
-(``FEATURE_LIBRARIES``). Paths and modification times are not part of it, so the same photos give
-the same entry wherever they lie (a copied folder, another clone, another worker), while one
-changed pixel, one edited line of that code or one upgraded library gives a new one. A stale
-entry cannot be picked up.
+The cache is keyed by content (``cached_pass.cache_key``): the photos' bytes, the backbone and
+its weights, the size, the code and the libraries that compute, never paths or modification
+times.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,30 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tl_helpers import config, fingerprints
-from tl_helpers.backbones import (
-    backbone_size,
-    build_backbone,
-    efficientnet_lite,
-    get_backbone_spec,
-)
-from tl_helpers.data.decode import PIPELINE_VERSION
+from tl_helpers import config
+from tl_helpers.backbones import backbone_size, build_backbone
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import Split
-from tl_helpers.fingerprints import file_digest
-from tl_helpers.training.cached_pass import FrozenNetwork, cached_frozen_pass
+from tl_helpers.training.cached_pass import FrozenNetwork, cache_key, cached_frozen_pass, compact
 
-__all__ = [
-    "FEATURE_CODE",
-    "FEATURE_LIBRARIES",
-    "FeatureSet",
-    "cache_key",
-    "code_fingerprint",
-    "compact",
-    "extract_features",
-    "pooled_backbone",
-    "weights_identity",
-]
+__all__ = ["FeatureSet", "extract_features", "pooled_backbone"]
 
 
 @dataclass
@@ -69,76 +45,6 @@ class FeatureSet:
         return len(self.labels)
 
 
-def weights_identity(backbone: str, weights: str | None) -> str:
-    """A string that changes whenever the backbone's weights would."""
-    if weights is None:
-        raise ValueError(
-            "features of a randomly initialised base are not worth caching; use weights='imagenet'"
-        )
-    if get_backbone_spec(backbone).offline_weights:
-        source = efficientnet_lite.weights_source(backbone)
-        digest = file_digest(source)[:16]
-        return (
-            f"{backbone}:pytorch-sha256-{digest}:converter-v{efficientnet_lite.CONVERTER_VERSION}"
-        )
-    return f"{backbone}:keras-applications-{weights}:keras-{keras.__version__}"
-
-
-# The modules whose code decides the numbers a frozen pass gives: decoding and resizing, the
-# backbones and the conversion of their weights, cutting a base, and the passes themselves.
-FEATURE_CODE = (
-    "tl_helpers.data.decode",
-    "tl_helpers.data.pipelines",
-    "tl_helpers.backbones.efficientnet_lite",
-    "tl_helpers.backbones.preprocessing",
-    "tl_helpers.backbones.registry",
-    "tl_helpers.backbones.torch_pickle",
-    "tl_helpers.training.activations",
-    "tl_helpers.training.cached_pass",
-    "tl_helpers.training.cutting",
-    "tl_helpers.training.features",
-    "tl_helpers.training.frozen_runtime",
-)
-# The libraries that compute them (distribution names, as pip shows them).
-FEATURE_LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
-
-
-def code_fingerprint(
-    modules: tuple[str, ...] | None = None, libraries: tuple[str, ...] | None = None
-) -> str:
-    """``fingerprints.code_fingerprint`` of ``modules`` and ``libraries``, by default those that
-    decide the features (``FEATURE_CODE`` and ``FEATURE_LIBRARIES``, read at each call)."""
-    return fingerprints.code_fingerprint(
-        FEATURE_CODE if modules is None else modules,
-        FEATURE_LIBRARIES if libraries is None else libraries,
-    )
-
-
-def cache_key(
-    backbone: str,
-    weights: str | None,
-    image_size: tuple[int, int],
-    split: Split,
-    runtime: str = "keras",
-) -> str:
-    """sha256 over what decides the features and nothing else (see the module docstring): the
-    backbone and its weights, the image size, the code and libraries (``code_fingerprint``),
-    the ``runtime`` that runs the network, and every photo's bytes and label in order."""
-    digest = hashlib.sha256()
-    header = {
-        "backbone": backbone,
-        "weights": weights_identity(backbone, weights),
-        "image_size": list(image_size),
-        "pipeline": PIPELINE_VERSION,
-        "code": code_fingerprint(),
-        "runtime": runtime,
-    }
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for path, label in zip(split.files, split.labels):
-        digest.update(f"{file_digest(path)}\0{label}\n".encode())
-    return digest.hexdigest()
-
-
 @functools.lru_cache(maxsize=4)
 def pooled_backbone(
     backbone: str, image_size: tuple[int, int], weights: str | None = "imagenet"
@@ -147,12 +53,6 @@ def pooled_backbone(
     base = build_backbone(backbone, image_size, weights)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(base.output)
     return keras.Model(base.input, pooled, name=f"{backbone}_pooled")
-
-
-def compact(values: np.ndarray) -> np.ndarray:
-    """float16 halves memory and disk; keep float32 where values would overflow it."""
-    half = values.astype(np.float16)
-    return half if np.isfinite(half).all() else values.astype(np.float32)
 
 
 def _nowhere(_runtime: str) -> list[Path]:

@@ -9,7 +9,6 @@ before the last block only, so the same code path serves both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +20,19 @@ from tl_helpers.data.folders import folder_splits
 from tl_helpers.data.splits import DatasetSplits
 from tl_helpers.errors import CourseError
 from tl_helpers.recipe import TRAIN_FAST, VALIDATION_FRACTION, TrainRecipe
-from tl_helpers.training.activations import ActivationSet, extract_activations
-from tl_helpers.training.cutting import BackboneParts, split_backbone
-from tl_helpers.training.fast_fine_tuning import fast_fine_tune, pooled_features
-from tl_helpers.training.recipes import TrainingHistory, classifier_from_head, train_head
+from tl_helpers.training.activations import (
+    RecipeActivations,
+    extract_activations,
+    pooled_features,
+)
+from tl_helpers.training.cutting import split_backbone
+from tl_helpers.training.fast_fine_tuning import recipe_fine_tune
+from tl_helpers.training.recipes import TrainingHistory, recipe_head
 
 __all__ = [
     "FolderTraining",
-    "RecipeActivations",
     "check_training_folder",
     "recipe_activations",
-    "recipe_fine_tune",
-    "recipe_head",
     "train_folder",
     "train_splits",
 ]
@@ -123,18 +123,6 @@ def train_splits(
     return FolderTraining(model, splits, history)
 
 
-@dataclass
-class RecipeActivations:
-    """What the recipe's frozen pass gives: the base cut below its top blocks, and the cached
-    activations of the training photos (with their mirror images) and the validation photos."""
-
-    parts: BackboneParts
-    train: ActivationSet
-    validation: ActivationSet
-    image_size: int
-    strategy: tf.distribute.Strategy | None = None
-
-
 def recipe_activations(
     splits: DatasetSplits,
     recipe: TrainRecipe,
@@ -142,8 +130,9 @@ def recipe_activations(
     strategy: tf.distribute.Strategy | None = None,
     verbose: bool = True,
 ) -> RecipeActivations:
-    """The recipe's first step: cut the base before its top ``max(recipe.blocks, 1)`` blocks and
-    run (or read from the cache) the frozen bottom over the training and validation photos."""
+    """The recipe's first step: cut the base before its top ``max(recipe.blocks, 1)`` blocks, run
+    (or read from the cache) the frozen bottom over the training and validation photos, and pool
+    what the top makes of them: the features the head trains on (``recipe_head``)."""
     size = recipe.image_size or get_backbone_spec(recipe.backbone).default_size
     parts = split_backbone(build_backbone(recipe.backbone, (size, size)), max(recipe.blocks, 1))
     passes = {"verbose": False, "strategy": strategy}
@@ -160,61 +149,8 @@ def recipe_activations(
             f"frozen bottom of {recipe.backbone} over {len(train)} training photos{mirrors} "
             f"and {len(validation)} validation photos: {source}"
         )
-    return RecipeActivations(parts, train, validation, size, strategy)
-
-
-def recipe_head(
-    frozen: RecipeActivations,
-    recipe: TrainRecipe,
-    class_names: Sequence[str],
-    *,
-    verbose: bool = True,
-) -> tuple[keras.Model, TrainingHistory]:
-    """The recipe's second step: a head trained on the pooled cached activations, put on the
-    pretrained base (built in the strategy's scope, so fine-tuning can run under it)."""
-    head, history = train_head(
-        pooled_features(frozen.parts.top, frozen.train, mirrored=recipe.mirrored),
-        pooled_features(frozen.parts.top, frozen.validation),
-        len(class_names),
-        dropout=recipe.dropout,
-        learning_rate=recipe.learning_rate,
-        epochs=recipe.epochs,
-        seed=recipe.seed,
-        verbose=verbose,
-    )
-    with (frozen.strategy or tf.distribute.get_strategy()).scope():
-        model = classifier_from_head(head, recipe.backbone, class_names, frozen.image_size)
-    return model, history
-
-
-def recipe_fine_tune(
-    model: keras.Model,
-    frozen: RecipeActivations,
-    recipe: TrainRecipe,
-    history: TrainingHistory | None = None,
-    *,
-    verbose: bool = True,
-    backup_dir: str | Path | None = None,
-    patience: int = 3,
-    batch_size: int = 32,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> TrainingHistory:
-    """The recipe's last step: the top ``recipe.blocks`` blocks and the head fine-tuned on the
-    cached activations (``fast_fine_tune`` with the recipe's settings)."""
-    return fast_fine_tune(
-        model,
-        frozen.train,
-        frozen.validation,
-        blocks=recipe.blocks,
-        learning_rate=recipe.fine_tune_learning_rate,
-        epochs=recipe.fine_tune_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        crop=recipe.crop,
-        label_smoothing=recipe.label_smoothing,
-        history=history,
-        seed=recipe.seed,
-        verbose=verbose,
-        backup_dir=backup_dir,
-        callbacks=callbacks,
+    train_features = pooled_features(parts.top, train, mirrored=recipe.mirrored)
+    validation_features = pooled_features(parts.top, validation)
+    return RecipeActivations(
+        parts, train, validation, train_features, validation_features, size, strategy
     )

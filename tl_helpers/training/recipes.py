@@ -32,23 +32,23 @@ from tl_helpers.models import (
     probabilities,
     unfreeze_top,
 )
+from tl_helpers.recipe import TrainRecipe
+from tl_helpers.training.activations import RecipeActivations
+from tl_helpers.training.callbacks import EpochLine, backup_callback, training_callbacks
 from tl_helpers.training.features import FeatureSet, extract_features
-from tl_helpers.training.strategy import current_worker
+from tl_helpers.training.strategy import distributed_data
 
 __all__ = [
-    "EpochLine",
     "FeatureExtractionResult",
     "TrainingHistory",
-    "backup_callback",
     "balanced_class_weights",
     "classifier_from_head",
-    "distributed_data",
     "feature_extraction",
     "fine_tune",
     "fit",
+    "recipe_head",
     "set_seeds",
     "train_head",
-    "training_callbacks",
 ]
 
 
@@ -77,74 +77,6 @@ class TrainingHistory:
 
     def best(self, metric: str = "val_accuracy") -> float:
         return max(self.history[metric])
-
-
-class EpochLine(keras.callbacks.Callback):
-    """A compact one-line summary per epoch, for logs and notebooks."""
-
-    def __init__(self, label: str = "") -> None:
-        super().__init__()
-        self.label = label
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        shown = "  ".join(
-            f"{name} {value:.4f}"
-            for name, value in (logs or {}).items()
-            if not name.startswith("learning")
-        )
-        print(
-            f"{self.label}epoch {epoch + 1:>3}  {shown}  ({time.perf_counter() - self._start:.1f}s)",
-            flush=True,
-        )
-
-
-def training_callbacks(
-    patience: int, verbose: bool, label: str = ""
-) -> list[keras.callbacks.Callback]:
-    """The course's rules for every training run: stop when the validation loss has not improved
-    for ``patience`` epochs and restore the weights of its best epoch; with ``verbose``, one
-    ``EpochLine`` per epoch."""
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
-    return [stop, EpochLine(label)] if verbose else [stop]
-
-
-def backup_callback(backup_dir: str | Path, model: keras.Model) -> keras.callbacks.BackupAndRestore:
-    """``BackupAndRestore`` in this worker's own folder under ``backup_dir``: the weights,
-    optimizer state and epoch count are saved after every epoch, and a run that was killed
-    resumes from the last finished epoch when started again with the same ``backup_dir`` (the
-    folder is deleted when training ends). Early stopping starts counting afresh after a resume.
-    Each worker keeps its own copy, so that two never write the same file."""
-    worker = current_worker(model.distribute_strategy)
-    return _WorkerBackup(str(Path(backup_dir) / f"worker-{worker.index}"))
-
-
-class _WorkerBackup(keras.callbacks.BackupAndRestore):
-    """Keras's backup in a worker's sub-folder; the shared parent goes too once it is empty."""
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        super().on_train_end(logs)
-        try:
-            Path(self.backup_dir).parent.rmdir()
-        except OSError:
-            pass  # another worker's backup is still there (it removes the folder when it ends)
-
-
-def distributed_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """``dataset`` marked to be split across workers by element (``AutoShardPolicy.DATA``).
-
-    Every worker then builds the same batches as one process would and keeps its own slice of
-    each: the global batch is ``batch_size``, each of ``n`` replicas computes ``batch_size / n``
-    examples, and the summed gradients equal one process's, so the learning rate stays as it is.
-    (The course's datasets are made from lists of files or arrays, which the default policy
-    would try to split by file and, failing, split this way after a warning.)"""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,6 +168,31 @@ def classifier_from_head(
     )
     classifier_parts(model).head.set_weights(head.get_weights())
     return model
+
+
+def recipe_head(
+    frozen: RecipeActivations,
+    recipe: TrainRecipe,
+    class_names: Sequence[str],
+    *,
+    verbose: bool = True,
+) -> tuple[keras.Model, TrainingHistory]:
+    """The recipe's second step: a head trained on the pooled features of the frozen pass
+    (``recipe_activations``), put on the pretrained base (built in the strategy's scope, so
+    fine-tuning can run under it)."""
+    head, history = train_head(
+        frozen.train_features,
+        frozen.validation_features,
+        len(class_names),
+        dropout=recipe.dropout,
+        learning_rate=recipe.learning_rate,
+        epochs=recipe.epochs,
+        seed=recipe.seed,
+        verbose=verbose,
+    )
+    with (frozen.strategy or tf.distribute.get_strategy()).scope():
+        model = classifier_from_head(head, recipe.backbone, class_names, frozen.image_size)
+    return model, history
 
 
 @dataclass

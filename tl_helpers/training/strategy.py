@@ -35,6 +35,7 @@ __all__ = [
     "ClusterTask",
     "Worker",
     "current_worker",
+    "distributed_data",
     "distribution_strategy",
     "local_addresses",
     "read_tf_config",
@@ -274,3 +275,16 @@ def current_worker(strategy: tf.distribute.Strategy | None) -> Worker:
     workers = spec.num_tasks("worker") if "worker" in spec.jobs else 0
     offset = chiefs if resolver.task_type == "worker" else 0
     return Worker(index=offset + int(resolver.task_id or 0), count=max(1, chiefs + workers))
+
+
+def distributed_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` marked to be split across workers by element (``AutoShardPolicy.DATA``).
+
+    Every worker then builds the same batches as one process would and keeps its own slice of
+    each: the global batch is ``batch_size``, each of ``n`` replicas computes ``batch_size / n``
+    examples, and the summed gradients equal one process's, so the learning rate stays as it is.
+    (The course's datasets are made from lists of files or arrays, which the default policy
+    would try to split by file and, failing, split this way after a warning.)"""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
