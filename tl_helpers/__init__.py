@@ -87,6 +87,8 @@ _API: dict[str, str] = {
     "pareto_front": "tl_helpers.training",
     "choose_candidate": "tl_helpers.training",
     "candidates_table": "tl_helpers.training",
+    "cross_validate_head": "tl_helpers.training",
+    "choose_within_one_standard_error": "tl_helpers.training",
     "train_from_scratch": "tl_helpers.training",
     "feature_extraction_over_time": "tl_helpers.training",
     # evaluation
@@ -187,7 +189,9 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
         candidates_table,
         check_training_folder,
         choose_candidate,
+        choose_within_one_standard_error,
         classifier_from_head,
+        cross_validate_head,
         current_worker,
         distribution_strategy,
         extract_activations,

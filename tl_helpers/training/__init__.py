@@ -7,6 +7,7 @@ from tl_helpers.training import (
     cached_pass,
     callbacks,
     choosing,
+    cross_validation,
     cutting,
     fast_fine_tuning,
     features,
@@ -20,6 +21,7 @@ from tl_helpers.training.budget import *  # noqa: F403 (each module's __all__ is
 from tl_helpers.training.cached_pass import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.callbacks import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.choosing import *  # noqa: F403 (each module's __all__ is the public part)
+from tl_helpers.training.cross_validation import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.cutting import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.fast_fine_tuning import *  # noqa: F403 (each module's __all__ is the public part)
 from tl_helpers.training.features import *  # noqa: F403 (each module's __all__ is the public part)
@@ -34,6 +36,7 @@ __all__ += budget.__all__
 __all__ += cached_pass.__all__
 __all__ += callbacks.__all__
 __all__ += choosing.__all__
+__all__ += cross_validation.__all__
 __all__ += cutting.__all__
 __all__ += fast_fine_tuning.__all__
 __all__ += features.__all__

@@ -1,0 +1,98 @@
+"""Notebook 08's candidates scored by k-fold cross-validation instead of one validation split.
+
+    TL_MIRROR=../shared/mirror python benchmarks/cross_validate_backbones.py [--dataset flowers] [--folds 5] [--json results/cross_validation.json]
+
+Each (backbone, image size) of ``choose_backbone.GRID`` is trained by feature extraction (cached
+features, a head on top) ``folds`` times over train + validation pooled (``cross_validate_head``),
+and scored by its mean accuracy over the held-out folds, with the spread over folds beside it and
+the one validation split's accuracy for comparison. The choice follows the one-standard-error
+rule over the grid ordered simplest first (fewer parameters, then smaller images), and every
+candidate's paired difference from the choice is printed. The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from choose_backbone import GRID  # noqa: E402 (the same grid as the single-split choice)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="flowers", choices=("flowers", "cats_vs_dogs"))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--json", help="where to write every candidate's fold accuracies")
+    args = parser.parse_args()
+
+    from tl_helpers.data import dataset_splits, fetch
+    from tl_helpers.models import probabilities
+    from tl_helpers.startup import import_tensorflow
+    from tl_helpers.training import (
+        choose_within_one_standard_error,
+        cross_validate_head,
+        extract_features,
+        train_head,
+    )
+
+    import_tensorflow()
+    splits = dataset_splits(args.dataset, fetch(args.dataset, verbose=False))
+    classes = len(splits.class_names)
+    print(
+        f"{args.dataset}: {len(splits.train)} training + {len(splits.validation)} validation "
+        f"photos in {args.folds} folds (the test split is not read)"
+    )
+    results, rows = [], []
+    for backbone, sizes in GRID.items():  # the grid lists the smaller backbones first
+        for size in sizes:
+            start = time.perf_counter()
+            train = extract_features(backbone, splits.train, image_size=size, verbose=False)
+            validation = extract_features(
+                backbone, splits.validation, image_size=size, verbose=False
+            )
+            label = f"{backbone.removeprefix('efficientnet_')} {size}px"
+            folds = cross_validate_head(train, validation, classes, label=label, folds=args.folds)
+            head, _ = train_head(train, validation, classes, verbose=False)
+            single = float(
+                (
+                    probabilities(head, validation.features).argmax(axis=1) == validation.labels
+                ).mean()
+            )
+            results.append(folds)
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "image_size": size,
+                    "fold_accuracies": list(folds.accuracies),
+                    "mean": folds.mean,
+                    "spread": folds.spread,
+                    "single_validation_accuracy": single,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            print(f"{folds.summary()}   (one validation split: {single:.1%})", flush=True)
+
+    chosen = choose_within_one_standard_error(results)
+    print(f"chosen by the one-standard-error rule: {chosen.label}")
+    for result in results:
+        gap, error = result.paired_difference(chosen)
+        print(f"  {result.label:<12} minus the choice: {gap:+.1%} ± {error:.1%} (paired, per fold)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "dataset": args.dataset,
+            "folds": args.folds,
+            "photos": chosen.photos,
+            "candidates": rows,
+            "chosen": chosen.label,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
