@@ -22,16 +22,45 @@ sys.path.insert(0, str(Path(__file__).parent))
 from choose_backbone import GRID  # noqa: E402 (the same grid as the single-split choice)
 
 
+def markdown_table(record: dict) -> str:
+    """The README's table of one run's JSON record."""
+    lines = [
+        f"| candidate (feature extraction) | {record['folds']}-fold mean ± spread over folds "
+        "| one validation split |",
+        "|---|---|---|",
+    ]
+    for row in record["candidates"]:
+        name = f"{row['backbone']} {row['image_size']}px"
+        if (
+            f"{row['backbone'].removeprefix('efficientnet_')} {row['image_size']}px"
+            == record["chosen"]
+        ):
+            name = f"**{name}** (chosen)"
+        lines.append(
+            f"| {name} | {row['mean']:.1%} ± {row['spread']:.1%} "
+            f"| {row['single_validation_accuracy']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="flowers", choices=("flowers", "cats_vs_dogs"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", help="where to write every candidate's fold accuracies")
+    parser.add_argument(
+        "--table-from", help="print the README table of an earlier run's JSON file and stop"
+    )
     args = parser.parse_args()
+    if args.table_from:
+        print(markdown_table(json.loads(Path(args.table_from).read_text())))
+        return 0
 
+    from tl_helpers.startup import import_tensorflow
+
+    import_tensorflow()  # quietly, before anything else imports it
     from tl_helpers.data import dataset_splits, fetch
     from tl_helpers.models import probabilities
-    from tl_helpers.startup import import_tensorflow
     from tl_helpers.training import (
         choose_within_one_standard_error,
         cross_validate_head,
@@ -39,7 +68,6 @@ def main() -> int:
         train_head,
     )
 
-    import_tensorflow()
     splits = dataset_splits(args.dataset, fetch(args.dataset, verbose=False))
     classes = len(splits.class_names)
     print(
@@ -91,6 +119,7 @@ def main() -> int:
             "chosen": chosen.label,
         }
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        print(markdown_table(record))
     return 0
 
 

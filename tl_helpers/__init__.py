@@ -88,6 +88,7 @@ _API: dict[str, str] = {
     "choose_candidate": "tl_helpers.training",
     "candidates_table": "tl_helpers.training",
     "cross_validate_head": "tl_helpers.training",
+    "CrossValidation": "tl_helpers.training",
     "choose_within_one_standard_error": "tl_helpers.training",
     "train_from_scratch": "tl_helpers.training",
     "feature_extraction_over_time": "tl_helpers.training",
@@ -183,6 +184,7 @@ if TYPE_CHECKING:  # what editors and pyright see; at run time __getattr__ loads
     from tl_helpers.notebook import setup_notebook
     from tl_helpers.recipe import TRAIN_DEFAULT, TRAIN_FAST, TrainRecipe
     from tl_helpers.training import (
+        CrossValidation,
         FeatureSet,
         backbone_section,
         balanced_class_weights,
