@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import add_table_from, print_table_from
+
 GRID = {
     "efficientnet_lite0": (224, 288),
     "efficientnet_lite1": (240, 280),
@@ -79,12 +81,9 @@ def markdown_table(results: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", help="where to write every candidate's numbers and the choice")
-    parser.add_argument(
-        "--table-from", help="print the README table of an earlier run's JSON file and stop"
-    )
+    add_table_from(parser)
     args = parser.parse_args()
-    if args.table_from:
-        print(markdown_table(json.loads(Path(args.table_from).read_text())))
+    if print_table_from(args.table_from, markdown_table):
         return 0
 
     from tl_helpers.data import dataset_splits, fetch

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from choose_backbone import GRID  # noqa: E402 (the same grid as the single-split choice)
+from common import add_table_from, print_table_from  # noqa: E402
 
 
 def markdown_table(record: dict) -> str:
@@ -48,12 +49,9 @@ def main() -> int:
     parser.add_argument("--dataset", default="flowers", choices=("flowers", "cats_vs_dogs"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", help="where to write every candidate's fold accuracies")
-    parser.add_argument(
-        "--table-from", help="print the README table of an earlier run's JSON file and stop"
-    )
+    add_table_from(parser)
     args = parser.parse_args()
-    if args.table_from:
-        print(markdown_table(json.loads(Path(args.table_from).read_text())))
+    if print_table_from(args.table_from, markdown_table):
         return 0
 
     from tl_helpers.startup import import_tensorflow
