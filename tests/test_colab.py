@@ -64,6 +64,7 @@ def _texts(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.mirror
 def test_setup_cell_then_notebooks_on_a_colab_like_runtime(tmp_path, monkeypatch, mirror):
     python312 = _python312()
