@@ -58,12 +58,10 @@ def main() -> int:
 
     import_tensorflow()  # quietly, before anything else imports it
     from tl_helpers.data import dataset_splits, fetch
-    from tl_helpers.models import probabilities
     from tl_helpers.training import (
         choose_within_one_standard_error,
         cross_validate_head,
-        extract_features,
-        train_head,
+        feature_extraction,
     )
 
     splits = dataset_splits(args.dataset, fetch(args.dataset, verbose=False))
@@ -76,17 +74,10 @@ def main() -> int:
     for backbone, sizes in GRID.items():  # the grid lists the smaller backbones first
         for size in sizes:
             start = time.perf_counter()
-            train = extract_features(backbone, splits.train, image_size=size, verbose=False)
-            validation = extract_features(
-                backbone, splits.validation, image_size=size, verbose=False
-            )
+            single = feature_extraction(splits, backbone=backbone, image_size=size, verbose=False)
             label = f"{backbone.removeprefix('efficientnet_')} {size}px"
-            folds = cross_validate_head(train, validation, classes, label=label, folds=args.folds)
-            head, _ = train_head(train, validation, classes, verbose=False)
-            single = float(
-                (
-                    probabilities(head, validation.features).argmax(axis=1) == validation.labels
-                ).mean()
+            folds = cross_validate_head(
+                single.train, single.validation, classes, label=label, folds=args.folds
             )
             results.append(folds)
             rows.append(
@@ -96,11 +87,14 @@ def main() -> int:
                     "fold_accuracies": list(folds.accuracies),
                     "mean": folds.mean,
                     "spread": folds.spread,
-                    "single_validation_accuracy": single,
+                    "single_validation_accuracy": single.validation_accuracy(),
                     "seconds": time.perf_counter() - start,
                 }
             )
-            print(f"{folds.summary()}   (one validation split: {single:.1%})", flush=True)
+            print(
+                f"{folds.summary()}   (one validation split: {rows[-1]['single_validation_accuracy']:.1%})",
+                flush=True,
+            )
 
     chosen = choose_within_one_standard_error(results)
     print(f"chosen by the one-standard-error rule: {chosen.label}")
