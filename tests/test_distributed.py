@@ -34,6 +34,7 @@ from tl_helpers.training import (
     distributed_data,
     distribution_strategy,
     fit,
+    frozen_copy,
     frozen_pass,
     local_addresses,
     merge_shards,
@@ -302,6 +303,23 @@ def test_datasets_are_split_across_workers_by_element():
     dataset = distributed_data(tf.data.Dataset.range(4))
     policy = dataset.options().experimental_distribute.auto_shard_policy
     assert policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_a_model_built_in_a_strategy_s_scope_runs_its_share_as_a_plain_copy():
+    """The recipe builds its base in the strategy's scope; a worker's share of the frozen pass
+    runs on a copy with ordinary variables and the same outputs, while a plain model is used as
+    it is (nothing copied)."""
+    keras.utils.set_random_seed(0)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        scoped = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert isinstance(scoped.weights[0].value, tf.distribute.DistributedValues)
+    copy = frozen_copy(scoped, None)
+    assert copy is not scoped
+    assert not any(isinstance(w.value, tf.distribute.DistributedValues) for w in copy.weights)
+    inputs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(copy(inputs), scoped(inputs), atol=1e-6)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert frozen_copy(plain, None) is plain
 
 
 def _tiny_model() -> keras.Model:

@@ -107,3 +107,26 @@ def test_too_few_images_for_validation(tmp_path):
         write_image(tmp_path / "tiny" / name / "only.png", seed=len(name))
     with pytest.raises(CourseError, match="too few images to carve a validation set"):
         check_training_folder(tmp_path / "tiny")
+
+
+@pytest.mark.slow
+def test_the_recipe_builds_one_base_and_fine_tunes_the_top_its_pass_cut(colour_folder):
+    """recipe_activations cuts one base; recipe_head puts the head on that very base, and
+    recipe_fine_tune trains the top the pass cut, so the classifier holds the trained weights;
+    a classifier built elsewhere is refused with the function to use instead."""
+    from tl_helpers.models import build_classifier, classifier_parts
+    from tl_helpers.training import recipe_activations, recipe_fine_tune, recipe_head
+
+    splits = check_training_folder(colour_folder)
+    recipe = TrainRecipe(image_size=48, epochs=3, blocks=1, fine_tune_epochs=1)
+    frozen = recipe_activations(splits, recipe, verbose=False)
+    model, history = recipe_head(frozen, recipe, splits.class_names, verbose=False)
+    assert classifier_parts(model).base is frozen.parts.base
+    top_kernel = next(w for w in frozen.parts.top.weights if "kernel" in w.path)
+    before = np.array(top_kernel.numpy())
+    history = recipe_fine_tune(model, frozen, recipe, history, verbose=False)
+    assert history.fine_tune_start is not None
+    assert not np.allclose(before, top_kernel.numpy())  # the classifier's own layer was trained
+    elsewhere = build_classifier("efficientnet_lite0", 3, image_size=48, weights=None)
+    with pytest.raises(CourseError, match="fast_fine_tune"):
+        recipe_fine_tune(elsewhere, frozen, recipe, verbose=False)

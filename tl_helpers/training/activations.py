@@ -1,6 +1,8 @@
 """Stored activations: what the frozen bottom of a base computes for a split (and its mirror
-images), cached on disk, and the ``tf.data`` pipeline that serves them with random mirroring and
-shifts while the top blocks train."""
+images), cached on disk (``extract_activations``); the features the top makes of them, pooled
+(``pooled_features``); what the recipe's frozen pass gives the steps after it
+(``RecipeActivations``); and the ``tf.data`` pipeline that serves the activations with random
+mirroring and shifts while the top blocks train (``activation_dataset``)."""
 
 from __future__ import annotations
 

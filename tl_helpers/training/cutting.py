@@ -18,6 +18,7 @@ __all__ = ["BackboneParts", "backbone_section", "split_backbone"]
 class BackboneParts:
     """A backbone cut in two before its top ``blocks`` blocks (``split_backbone``)."""
 
+    base: keras.Model  # the backbone that was cut; bottom and top are made of its layers
     bottom: keras.Model  # images -> the tensor entering the first of the top blocks
     top: (
         keras.Model
@@ -54,7 +55,7 @@ def split_backbone(base: keras.Model, blocks: int) -> BackboneParts:
     bottom = keras.Model(base.input, cut, name=f"{base.name}_bottom{blocks}")
     top = _replay(base, first, len(base.layers), base.output, f"{base.name}_top{blocks}")
     return BackboneParts(
-        bottom, top, base.layers[first].name, blocks, backbone_spec(base), input_size(base)
+        base, bottom, top, base.layers[first].name, blocks, backbone_spec(base), input_size(base)
     )
 
 

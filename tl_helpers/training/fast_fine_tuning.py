@@ -20,6 +20,7 @@ images as usual.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -37,7 +38,7 @@ from tl_helpers.models import (
 from tl_helpers.recipe import TrainRecipe
 from tl_helpers.training.activations import ActivationSet, RecipeActivations, activation_dataset
 from tl_helpers.training.callbacks import backup_callback, training_callbacks
-from tl_helpers.training.cutting import BackboneParts, split_backbone
+from tl_helpers.training.cutting import split_backbone
 from tl_helpers.training.recipes import TrainingHistory, set_seeds
 from tl_helpers.training.strategy import distributed_data
 
@@ -52,24 +53,29 @@ def _trainer(top: keras.Model, parts: ClassifierParts, channels: int) -> keras.M
     return keras.Model(inputs, parts.head(parts.pooling(x)), name="fast_fine_tuning")
 
 
-def _checked_parts(
-    model: keras.Model, train: ActivationSet, validation: ActivationSet, blocks: int
-) -> tuple[ClassifierParts, BackboneParts]:
-    """The classifier's parts, and its base cut before its top ``blocks``, where the activations
-    must have been cut."""
+def _pooling_parts(model: keras.Model) -> ClassifierParts:
+    """The classifier's parts, if its head pools globally (the top blocks' output is pooled)."""
     parts = classifier_parts(model)
     if not isinstance(parts.pooling, keras.layers.GlobalAveragePooling2D):
         raise CourseError(
             "fast_fine_tune needs a classifier with a global-average-pooling head "
             "(build_classifier(head='pooling'))"
         )
-    cut_base = split_backbone(parts.base, blocks)
+    return parts
+
+
+def _cut_top(
+    base: keras.Model, train: ActivationSet, validation: ActivationSet, blocks: int
+) -> keras.Model:
+    """The classifier's base cut before its top ``blocks``, where the activations must have been
+    cut: the top it returns is made of the base's own layers."""
+    cut_base = split_backbone(base, blocks)
     if train.cut != cut_base.cut or validation.cut != cut_base.cut:
         raise CourseError(
             f"the activations were cut before {train.cut}, but blocks={blocks} cuts before "
             f"{cut_base.cut}: extract them with split_backbone(base, {blocks})"
         )
-    return parts, cut_base
+    return cut_base.top
 
 
 def _compile_trainer(
@@ -83,6 +89,75 @@ def _compile_trainer(
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
+
+
+@dataclass(frozen=True)
+class _TopTraining:
+    """How the top blocks train on cached activations: ``fast_fine_tune``'s settings, or a
+    recipe's (``recipe_fine_tune``), checked once."""
+
+    blocks: int
+    learning_rate: float = 1e-4
+    epochs: int = 8
+    patience: int = 3
+    batch_size: int = 32
+    crop: int = 2
+    label_smoothing: float = 0.1
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        check_at_least("epochs", self.epochs)
+
+
+def _train_top(
+    model: keras.Model,
+    parts: ClassifierParts,
+    top: keras.Model,
+    train: ActivationSet,
+    validation: ActivationSet,
+    settings: _TopTraining,
+    *,
+    history: TrainingHistory | None,
+    verbose: bool,
+    backup_dir: str | Path | None,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> TrainingHistory:
+    """Train ``top`` (the top blocks of ``model``'s base, made of its layers) and the head
+    (``parts``, ``model``'s) on the cached activations; the model ends recompiled."""
+    set_seeds(settings.seed)
+    binary = is_binary(model)
+    targets = {"num_classes": 2 if binary else int(model.output_shape[-1]), "binary": binary}
+    unfrozen = unfreeze_top(model, blocks=settings.blocks)
+    # Under a strategy, the training model, its optimizer and metrics are built in its scope.
+    with model.distribute_strategy.scope():
+        trainer = _trainer(top, parts, train.activations.shape[-1])
+        _compile_trainer(trainer, binary, settings.learning_rate, settings.label_smoothing)
+    height, width = train.activations.shape[1:3]
+    if verbose:
+        print(
+            f"unfroze {len(unfrozen)} layers in the top {settings.blocks} blocks; training them "
+            f"on cached {height}x{width} activations with learning rate {settings.learning_rate:g}"
+        )
+    # Shifts of more than a quarter of the map would cut away too much of a small map.
+    augmented = {"batch_size": settings.batch_size, "augment": True, "seed": settings.seed}
+    augmented["crop"] = min(settings.crop, min(height, width) // 4)
+    backup = [] if backup_dir is None else [backup_callback(backup_dir, model)]
+    fitted = trainer.fit(
+        distributed_data(activation_dataset(train, **targets, **augmented)),
+        validation_data=distributed_data(activation_dataset(validation, **targets, batch_size=128)),
+        epochs=settings.epochs,
+        callbacks=[
+            *backup,
+            *training_callbacks(settings.patience, verbose, "fine-tune "),
+            *callbacks,
+        ],
+        shuffle=False,  # the dataset shuffles itself
+        verbose=0,
+    )
+    # The classifier shares every trained layer; compiling it records the new trainable state.
+    with model.distribute_strategy.scope():
+        compile_classifier(model, settings.learning_rate)
+    return (history or TrainingHistory()).extend(fitted.history, fine_tuning=True)
 
 
 def fast_fine_tune(
@@ -112,38 +187,15 @@ def fast_fine_tune(
     Under a strategy (build the classifier in ``strategy.scope()``), ``batch_size`` is the global
     batch, so the learning rate needs no scaling; with ``backup_dir`` a killed run resumes from
     its last finished epoch (``backup_callback``)."""
-    check_at_least("epochs", epochs)
-    parts, cut_base = _checked_parts(model, train, validation, blocks)
-    set_seeds(seed)
-    binary = is_binary(model)
-    targets = {"num_classes": 2 if binary else int(model.output_shape[-1]), "binary": binary}
-    unfrozen = unfreeze_top(model, blocks=blocks)
-    # Under a strategy, the training model, its optimizer and metrics are built in its scope.
-    with model.distribute_strategy.scope():
-        trainer = _trainer(cut_base.top, parts, train.activations.shape[-1])
-        _compile_trainer(trainer, binary, learning_rate, label_smoothing)
-    height, width = train.activations.shape[1:3]
-    if verbose:
-        print(
-            f"unfroze {len(unfrozen)} layers in the top {blocks} blocks; training them on cached "
-            f"{height}x{width} activations with learning rate {learning_rate:g}"
-        )
-    # Shifts of more than a quarter of the map would cut away too much of a small map.
-    augmented = {"batch_size": batch_size, "augment": True, "seed": seed}
-    augmented["crop"] = min(crop, min(height, width) // 4)
-    backup = [] if backup_dir is None else [backup_callback(backup_dir, model)]
-    fitted = trainer.fit(
-        distributed_data(activation_dataset(train, **targets, **augmented)),
-        validation_data=distributed_data(activation_dataset(validation, **targets, batch_size=128)),
-        epochs=epochs,
-        callbacks=[*backup, *training_callbacks(patience, verbose, "fine-tune "), *callbacks],
-        shuffle=False,  # the dataset shuffles itself
-        verbose=0,
+    settings = _TopTraining(
+        blocks, learning_rate, epochs, patience, batch_size, crop, label_smoothing, seed
     )
-    # The classifier shares every trained layer; compiling it records the new trainable state.
-    with model.distribute_strategy.scope():
-        compile_classifier(model, learning_rate)
-    return (history or TrainingHistory()).extend(fitted.history, fine_tuning=True)
+    parts = _pooling_parts(model)
+    top = _cut_top(parts.base, train, validation, blocks)
+    return _train_top(
+        model, parts, top, train, validation, settings,
+        history=history, verbose=verbose, backup_dir=backup_dir, callbacks=callbacks,
+    )  # fmt: skip
 
 
 def recipe_fine_tune(
@@ -159,21 +211,20 @@ def recipe_fine_tune(
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingHistory:
     """The recipe's last step: the top ``recipe.blocks`` blocks and the head fine-tuned on the
-    cached activations (``fast_fine_tune`` with the recipe's settings)."""
-    return fast_fine_tune(
-        model,
-        frozen.train,
-        frozen.validation,
-        blocks=recipe.blocks,
-        learning_rate=recipe.fine_tune_learning_rate,
-        epochs=recipe.fine_tune_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        crop=recipe.crop,
-        label_smoothing=recipe.label_smoothing,
-        history=history,
-        seed=recipe.seed,
-        verbose=verbose,
-        backup_dir=backup_dir,
-        callbacks=callbacks,
-    )
+    cached activations (``fast_fine_tune`` with the recipe's settings). The top is the one the
+    frozen pass cut, made of the classifier's own base (``recipe_head`` builds it on that base)."""
+    parts = _pooling_parts(model)
+    if parts.base is not frozen.parts.base or frozen.parts.blocks != recipe.blocks:
+        raise CourseError(
+            f"recipe_fine_tune trains the top {recipe.blocks} blocks cut by recipe_activations, on "
+            "the classifier recipe_head built on that base; for another model or cut, use "
+            "fast_fine_tune"
+        )
+    settings = _TopTraining(
+        recipe.blocks, recipe.fine_tune_learning_rate, recipe.fine_tune_epochs, patience,
+        batch_size, recipe.crop, recipe.label_smoothing, recipe.seed,
+    )  # fmt: skip
+    return _train_top(
+        model, parts, frozen.parts.top, frozen.train, frozen.validation, settings,
+        history=history, verbose=verbose, backup_dir=backup_dir, callbacks=callbacks,
+    )  # fmt: skip

@@ -132,9 +132,14 @@ def recipe_activations(
 ) -> RecipeActivations:
     """The recipe's first step: cut the base before its top ``max(recipe.blocks, 1)`` blocks, run
     (or read from the cache) the frozen bottom over the training and validation photos, and pool
-    what the top makes of them: the features the head trains on (``recipe_head``)."""
+    what the top makes of them: the features the head trains on (``recipe_head``). The base is
+    built in the strategy's scope; the classifier (``recipe_head``) is built on it."""
     size = recipe.image_size or get_backbone_spec(recipe.backbone).default_size
-    parts = split_backbone(build_backbone(recipe.backbone, (size, size)), max(recipe.blocks, 1))
+    # One base serves the whole recipe: the pass runs its bottom, the classifier is built on it
+    # and fine-tuning trains its top. Built in the strategy's scope, so that it can train there.
+    with (strategy or tf.distribute.get_strategy()).scope():
+        base = build_backbone(recipe.backbone, (size, size))
+    parts = split_backbone(base, max(recipe.blocks, 1))
     passes = {"verbose": False, "strategy": strategy}
     train = extract_activations(parts, splits.train, flips=recipe.mirrored, **passes)
     validation = extract_activations(parts, splits.validation, flips=False, **passes)

@@ -148,13 +148,14 @@ def balanced_class_weights(labels: Sequence[int]) -> dict[int, float]:
 
 def classifier_from_head(
     head: keras.Model,
-    backbone: str,
+    backbone: str | keras.Model,
     class_names: Sequence[str],
     image_size: int | tuple[int, int] | None = None,
     augmentation: bool = False,
 ) -> keras.Model:
-    """A complete image classifier: the pretrained base (at ``image_size``, default its own) plus
-    a head trained on its features (``train_head``). Both heads come from ``build_head``, so the weights copy across as they are."""
+    """A complete image classifier: the pretrained base (by name, at ``image_size``, default its
+    own; or a base already built) plus a head trained on its features (``train_head``). Both
+    heads come from ``build_head``, so the weights copy across as they are."""
     dropout = next(
         (layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)), 0.0
     )
@@ -178,8 +179,8 @@ def recipe_head(
     verbose: bool = True,
 ) -> tuple[keras.Model, TrainingHistory]:
     """The recipe's second step: a head trained on the pooled features of the frozen pass
-    (``recipe_activations``), put on the pretrained base (built in the strategy's scope, so
-    fine-tuning can run under it)."""
+    (``recipe_activations``), put on the very base that pass cut (built in the strategy's scope,
+    so fine-tuning can run under it, and made of the layers ``recipe_fine_tune`` trains)."""
     head, history = train_head(
         frozen.train_features,
         frozen.validation_features,
@@ -191,7 +192,7 @@ def recipe_head(
         verbose=verbose,
     )
     with (frozen.strategy or tf.distribute.get_strategy()).scope():
-        model = classifier_from_head(head, recipe.backbone, class_names, frozen.image_size)
+        model = classifier_from_head(head, frozen.parts.base, class_names)
     return model, history
 
 

@@ -93,15 +93,30 @@ def merge_shards(shards: list[dict[str, np.ndarray]], rows: int) -> dict[str, np
 
 
 def frozen_copy(model: keras.Model, strategy: tf.distribute.Strategy | None) -> keras.Model:
-    """``model`` itself, or with several devices on this machine, a copy whose variables live on
-    every device of ``strategy``, so that ``predict`` splits each batch across them."""
+    """What runs this worker's share of a frozen pass: with several devices on this machine, a
+    copy whose variables live on every device of ``strategy``, so that ``predict`` splits each
+    batch across them; else ``model`` itself, or a plain copy of it if it was built in a
+    strategy's scope (the recipe's base is), since each worker runs its share alone."""
     worker = current_worker(strategy)
     if strategy is None or strategy.num_replicas_in_sync <= worker.count:
-        return model  # one device per worker: nothing to split
+        # One device per worker: nothing to split.
+        return _copy_in(tf.distribute.get_strategy(), model) if _distributed(model) else model
     local = strategy
     if worker.count > 1:  # a worker with several devices: mirror over its own
         local = tf.distribute.MirroredStrategy(strategy.extended.worker_devices)
-    with local.scope():
+    return _copy_in(local, model)
+
+
+def _distributed(model: keras.Model) -> bool:
+    """Whether ``model``'s variables were made in a strategy's scope (one copy per device)."""
+    return any(
+        isinstance(weight.value, tf.distribute.DistributedValues) for weight in model.weights
+    )
+
+
+def _copy_in(strategy: tf.distribute.Strategy, model: keras.Model) -> keras.Model:
+    """``model`` with the same weights, its variables made in ``strategy``'s scope."""
+    with strategy.scope():
         copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
