@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import keras
 
-from tl_helpers.backbones import DEFAULT_BACKBONE
+from tl_helpers.backbones import DEFAULT_BACKBONE, backbone_size
 from tl_helpers.config import DEFAULT_SEED
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.data.splits import DatasetSplits
@@ -136,8 +136,9 @@ def feature_extraction_over_time(
         for split in (splits.train, splits.validation)
     ]
     extraction = time.perf_counter() - start
+    height, _ = backbone_size(backbone, image_size)  # None: the backbone's own size
     record = AccuracyOverTime(
-        f"feature extraction ({backbone}, {image_size}px)", budget_s, start_s=extraction
+        f"feature extraction ({backbone}, {height}px)", budget_s, start_s=extraction
     )
     train_head(
         train,
