@@ -8,6 +8,13 @@ It also decides which notebooks share a worker (with ``-n 2``): the notebooks na
 ``NBVAL_OWN_WORKER`` (file stems, separated by spaces) run on one worker, every other notebook on
 the other, each notebook's cells in order in one kernel. Two workers with an even split finish
 sooner than xdist's own assignment (``loadscope``), which put the longest notebooks on one worker.
+
+With ``NBVAL_OWN_WORKER`` set, each worker is also given its own share of the CPUs
+(``worker_cpus``), which the notebook kernels it starts inherit. Notebooks time things and assert
+ratios of those times (a bigger backbone costs more per photo, int8 beats float32); two kernels
+competing for the same cores slow one side of a ratio more than the other, while a kernel on cores
+of its own is timed as on a smaller machine, evenly. TensorFlow sizes its thread pools to the CPUs
+it may use.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from pathlib import Path
 __all__ = [
     "OWN_WORKER_VARIABLE",
     "notebook_groups",
+    "pytest_configure",
     "notebook_seconds",
     "pytest_xdist_make_scheduler",
     "pytest_runtest_logreport",
     "pytest_terminal_summary",
+    "worker_cpus",
 ]
 
 OWN_WORKER_VARIABLE = "NBVAL_OWN_WORKER"
@@ -37,6 +46,30 @@ def notebook_groups(paths: list[str], own_worker: str) -> dict[str, str]:
     if not any(Path(path).stem in named for path in paths):
         return {path: Path(path).stem for path in paths}
     return {path: "own" if Path(path).stem in named else "rest" for path in paths}
+
+
+def worker_cpus(cpus: list[int], worker: int, workers: int) -> set[int]:
+    """Worker ``worker``'s share of ``cpus`` when ``workers`` share them: consecutive, equal
+    shares (the last takes any remainder); all of them when there are fewer CPUs than workers."""
+    if workers < 1 or not 0 <= worker < workers:
+        raise ValueError(f"worker {worker} of {workers}")
+    share = len(cpus) // workers
+    if share == 0:
+        return set(cpus)
+    stop = len(cpus) if worker == workers - 1 else (worker + 1) * share
+    return set(cpus[worker * share : stop])
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    """On an xdist worker of a notebook run with named groups, keep to this worker's CPUs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... on workers only
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or not os.environ.get(OWN_WORKER_VARIABLE, "").split():
+        return
+    if not hasattr(os, "sched_setaffinity"):  # macOS, Windows: no affinity; run unpinned
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, worker_cpus(allowed, int(worker.removeprefix("gw")), workers))
 
 
 def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201

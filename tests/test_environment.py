@@ -335,6 +335,35 @@ def test_the_nbval_plugin_schedules_the_groups_as_xdists_scopes(monkeypatch):
     ]  # fmt: skip
 
 
+def test_each_notebook_worker_keeps_to_its_own_share_of_the_cpus(monkeypatch):
+    """Two lanes of notebooks each get half the CPUs (their kernels inherit it), so that timing
+    ratios measured in one lane are not skewed by the other; without named groups, or outside
+    xdist, nothing is pinned."""
+    import nbval_times
+
+    assert nbval_times.worker_cpus([0, 1], 0, 2) == {0}
+    assert nbval_times.worker_cpus([0, 1], 1, 2) == {1}
+    assert nbval_times.worker_cpus(list(range(16)), 1, 2) == set(range(8, 16))
+    assert nbval_times.worker_cpus([0, 1, 2], 1, 2) == {1, 2}  # the last takes the remainder
+    assert nbval_times.worker_cpus([3], 1, 2) == {3}  # fewer CPUs than workers: share them all
+    with pytest.raises(ValueError):
+        nbval_times.worker_cpus([0, 1], 2, 2)
+    pinned = []
+    monkeypatch.setattr(nbval_times.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(nbval_times.os, "sched_setaffinity", lambda _pid, cpus: pinned.append(cpus))
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.delenv(nbval_times.OWN_WORKER_VARIABLE, raising=False)
+    nbval_times.pytest_configure(None)
+    assert pinned == []  # no named groups: an ordinary xdist run keeps every CPU
+    monkeypatch.setenv(nbval_times.OWN_WORKER_VARIABLE, "05_c")
+    nbval_times.pytest_configure(None)
+    assert pinned == [{1}]
+    monkeypatch.delenv("PYTEST_XDIST_WORKER")
+    nbval_times.pytest_configure(None)
+    assert pinned == [{1}]  # the controller (or a run without xdist) is never pinned
+
+
 def test_the_makefile_names_notebooks_that_exist_for_their_own_worker():
     make = (PROJECT_ROOT / "Makefile").read_text()
     stems = {path.stem for path in (PROJECT_ROOT / "notebooks").glob("[0-9]*.ipynb")}
