@@ -133,6 +133,7 @@ test-python:
 # (make test-python's $(OTHER_VENV)), two side by side. Nothing may be read relative to the
 # notebook. The kernels start with Keras's weight download replaced by generated files
 # (tests/offline_weights.py), so notebook 08's online branch runs here as it would with internet.
+# The lanes are not pinned to cores in quick mode, which times nothing (nbval_times).
 # In quick mode 05, 01, 02 and 03 together take about as long as the other four (05 beside 08
 # alone kept one lane busy well after the other had finished: the step times print the lanes).
 QUICK_OWN_WORKER ?= 05_pitfalls 01_setup_and_data 02_feature_extraction_cats_dogs 03_fine_tuning_cats_dogs

@@ -337,8 +337,8 @@ def test_the_nbval_plugin_schedules_the_groups_as_xdists_scopes(monkeypatch):
 
 def test_each_notebook_worker_keeps_to_its_own_share_of_the_cpus(monkeypatch):
     """Two lanes of notebooks each get half the CPUs (their kernels inherit it), so that timing
-    ratios measured in one lane are not skewed by the other; without named groups, or outside
-    xdist, nothing is pinned."""
+    ratios measured in one lane are not skewed by the other; without named groups, outside xdist
+    or in quick mode (which times nothing), nothing is pinned."""
     import nbval_times
 
     assert nbval_times.worker_cpus([0, 1], 0, 2) == {0}
@@ -353,12 +353,17 @@ def test_each_notebook_worker_keeps_to_its_own_share_of_the_cpus(monkeypatch):
     monkeypatch.setattr(nbval_times.os, "sched_setaffinity", lambda _pid, cpus: pinned.append(cpus))
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.delenv("TL_QUICK", raising=False)
     monkeypatch.delenv(nbval_times.OWN_WORKER_VARIABLE, raising=False)
     nbval_times.pytest_configure(None)
     assert pinned == []  # no named groups: an ordinary xdist run keeps every CPU
     monkeypatch.setenv(nbval_times.OWN_WORKER_VARIABLE, "05_c")
     nbval_times.pytest_configure(None)
     assert pinned == [{1}]
+    monkeypatch.setenv("TL_QUICK", "1")
+    nbval_times.pytest_configure(None)
+    assert pinned == [{1}]  # quick mode times nothing: the lanes share every core
+    monkeypatch.delenv("TL_QUICK")
     monkeypatch.delenv("PYTEST_XDIST_WORKER")
     nbval_times.pytest_configure(None)
     assert pinned == [{1}]  # the controller (or a run without xdist) is never pinned
