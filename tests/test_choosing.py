@@ -97,6 +97,12 @@ def test_measure_candidate_on_a_small_folder(colour_folder):
     assert measured.keras_bytes > 4 * measured.parameters * 0.9  # float32 weights are in the file
     with pytest.raises(CourseError, match="at least 1, got 64 and 0"):  # its timing settings reach
         measure_candidate(splits, "efficientnet_lite0", 64, timing_repeats=0)  # frozen_pass_ms
+    # A timing measured already is reused as it is: no pass is timed (repeats=0 would refuse).
+    again, _ = measure_candidate(
+        splits, "efficientnet_lite0", 64, timing_repeats=0, ms_per_image=measured.ms_per_image
+    )
+    assert again.ms_per_image == measured.ms_per_image
+    assert again.validation_correct == measured.validation_correct
 
 
 def test_frozen_pass_ms_rejects_empty_splits_and_bad_counts(colour_folder):

@@ -14,6 +14,7 @@ from tl_helpers.data import split_class_folders
 from tl_helpers.data.folders import folder_splits
 from tl_helpers.data.pipelines import make_dataset
 from tl_helpers.errors import CourseError
+from tl_helpers.evaluation import evaluate
 from tl_helpers.models import (
     StaleCompileError,
     build_classifier,
@@ -286,6 +287,11 @@ def test_classifier_from_head_gives_the_same_probabilities(colour_folder):
     assert classifier_from_head(
         result.head, "efficientnet_lite0", splits.class_names, SIZE
     ).output_shape == (None, 3)
+    # The head on the split's cached features reports what the classifier on its images does.
+    on_features = result.evaluate(splits.validation)
+    on_images = evaluate(model, splits.validation)
+    np.testing.assert_allclose(on_features.probabilities, on_images.probabilities, atol=1e-5)
+    assert on_features.files == on_images.files and on_features.class_names == splits.class_names
 
 
 def test_fit_refuses_a_stale_compile(colour_folder):

@@ -95,10 +95,13 @@ def measure_candidate(
     *,
     timed_images: int = 64,
     timing_repeats: int = 5,
+    ms_per_image: float | None = None,
 ) -> tuple[Candidate, FeatureExtractionResult]:
     """Train one candidate by feature extraction (features cached as usual) and measure it; its
     time per image is ``frozen_pass_ms`` over ``timed_images`` validation photos (fewer and fewer
-    repeats keep a slow backbone's timing short, at some cost in precision)."""
+    repeats keep a slow backbone's timing short, at some cost in precision), or ``ms_per_image``
+    when this backbone and size were timed already: the pass costs the same whatever the photos
+    show, so one timing serves every dataset."""
     result = feature_extraction(splits, backbone=backbone, image_size=image_size, verbose=False)
     predicted = probabilities(result.head, result.validation.features).argmax(axis=1)
     labels = result.validation.labels
@@ -110,7 +113,9 @@ def measure_candidate(
         image_size=image_size,
         validation_correct=int(np.sum(predicted == labels)),
         validation_total=len(labels),
-        ms_per_image=frozen_pass_ms(
+        ms_per_image=ms_per_image
+        if ms_per_image is not None
+        else frozen_pass_ms(
             backbone, image_size, splits.validation, images=timed_images, repeats=timing_repeats
         ),
         parameters=int(model.count_params()),

@@ -20,8 +20,9 @@ import tensorflow as tf
 
 from tl_helpers.backbones import DEFAULT_BACKBONE, backbone_size
 from tl_helpers.config import DEFAULT_SEED
-from tl_helpers.data.splits import DatasetSplits
+from tl_helpers.data.splits import DatasetSplits, Split
 from tl_helpers.errors import CourseError
+from tl_helpers.evaluation import EvaluationReport, report_from_probabilities
 from tl_helpers.limits import check_at_least, check_image_size
 from tl_helpers.models import (
     build_classifier,
@@ -215,6 +216,18 @@ class FeatureExtractionResult:
         (``history.best()``, a maximum over epochs, is optimistic)."""
         predicted = probabilities(self.head, self.validation.features).argmax(axis=1)
         return float(np.mean(predicted == self.validation.labels))
+
+    def evaluate(self, split: Split) -> EvaluationReport:
+        """The head on ``split``'s pooled features (``extract_features``: cached, so the base runs
+        over those photos once, not on every call): the report ``evaluate(self.classifier(),
+        split)`` gives from the images, up to the frozen pass's runtime tolerance."""
+        features = extract_features(self.backbone, split, image_size=self.image_size, verbose=False)
+        return report_from_probabilities(
+            probabilities(self.head, features.features),
+            split.labels,
+            self.class_names,
+            split.files,
+        )
 
     def classifier(self, augmentation: bool = False) -> keras.Model:
         """The full image classifier (built on demand: it needs the base, the head does not)."""
