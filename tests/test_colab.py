@@ -63,8 +63,9 @@ def _texts(notebook: nbformat.NotebookNode) -> list[str]:
     return texts
 
 
+# Not serial: it starts a pip install and a kernel, but waits on nothing with a deadline, so it
+# shares the cores with the other slow tests (alone, after them, it added a minute and a half).
 @pytest.mark.slow
-@pytest.mark.serial
 @pytest.mark.mirror
 def test_setup_cell_then_notebooks_on_a_colab_like_runtime(tmp_path, monkeypatch, mirror):
     python312 = _python312()
