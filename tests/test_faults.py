@@ -381,6 +381,36 @@ def test_after_ctrl_c_the_teardowns_exception_ignored_reports_are_not_shown(
     assert len(reported) == 2
 
 
+def test_after_ctrl_c_a_library_catching_the_interruption_shows_no_warning(
+    monkeypatch, sigint_raises
+):
+    """Keras checks a model's input structure inside a bare ``except:``: a KeyboardInterrupt that
+    lands there became a three-line UserWarning above the export command's one line."""
+    import keras
+    from keras.src.models import functional
+
+    inputs = keras.Input((4,), name="image")
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+    def interrupted_check(*_structures):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with CtrlC(deliver_again_after=0.2) as ctrl_c:
+            warnings.warn("before Ctrl-C", stacklevel=1)
+            monkeypatch.setattr(functional.tree, "assert_same_structure", interrupted_check)
+            model(np.zeros((1, 4), np.float32))  # Keras caught the KeyboardInterrupt
+            monkeypatch.undo()
+            assert ctrl_c.received
+            with pytest.raises(KeyboardInterrupt):  # delivered again, so the command stops
+                time.sleep(5)
+            ctrl_c.reached()
+        warnings.warn("after the command", stacklevel=1)
+    assert [str(warning.message) for warning in shown] == ["before Ctrl-C", "after the command"]
+
+
 def test_main_turns_an_error_caused_by_ctrl_c_into_exit_code_130(
     monkeypatch, capsys, sigint_raises
 ):

@@ -8,7 +8,10 @@ callback in the import system ("Exception ignored"), a compiled extension that r
 ``ImportError: initialization failed``, or C++ code that swallows it and carries on. So ``CtrlC``
 remembers that Ctrl-C was pressed, treats whatever error follows as the interruption, sends the
 signal again while no ``KeyboardInterrupt`` has reached the command line, and keeps the
-"Exception ignored" reports of the interrupted teardown off the learner's terminal.
+"Exception ignored" reports of the interrupted teardown off the learner's terminal, and the
+warnings that follow Ctrl-C too: a library that catches every exception turns the interruption
+into a warning of its own (Keras's check of a model's input structure reports "The structure of
+`inputs` doesn't match" when the ``KeyboardInterrupt`` lands inside it).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType, TracebackType
 
 __all__ = ["INTERRUPTED", "CtrlC", "say_interrupted"]
@@ -45,12 +49,16 @@ class CtrlC:
         self._reached = False
         self._previous: object = None
         self._unraisable_hook = sys.unraisablehook
+        self._warnings: warnings.catch_warnings | None = None
 
     def __enter__(self) -> CtrlC:
         main_thread = threading.current_thread() is threading.main_thread()
         if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
             sys.unraisablehook = self._unraisable
+            # Filters set inside (after Ctrl-C, all warnings ignored) end with the command.
+            self._warnings = warnings.catch_warnings()
+            self._warnings.__enter__()
         return self
 
     def __exit__(
@@ -63,6 +71,9 @@ class CtrlC:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
             sys.unraisablehook = self._unraisable_hook
+        if self._warnings is not None:
+            self._warnings.__exit__(None, None, None)
+            self._warnings = None
 
     def reached(self) -> None:
         """The interruption reached the command line: no need to send it again."""
@@ -70,6 +81,8 @@ class CtrlC:
 
     def _on_sigint(self, _signum: int, _frame: FrameType | None) -> None:
         self.received = True
+        # From here on the command is ending: a warning now is the interruption's echo.
+        warnings.simplefilter("ignore")
         timer = threading.Timer(self.deliver_again_after, self._deliver_again)
         timer.daemon = True
         timer.start()
